@@ -1,0 +1,3 @@
+"""nb-evidence: reproducible C-versus-PyTorch parity evidence."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,298 @@
+"""One capture: plan -> recorded runs -> traces -> comparison, chain, metrics -> bundle.
+
+This module orchestrates; each concern it calls lives in its own module (plan, runner, trace,
+compare, metrics, report, plots, crate, tables, manifest, writer). It returns data and never
+prints: progress goes out through ``on_event``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from bundle import crate as crate_mod
+from bundle import environment, plots, report
+from bundle.compare import compare_traces
+from bundle.errors import ImageError, NbError, SpecError, TargetError, TraceError
+from bundle.hashing import digest
+from bundle.manifest import build_manifest
+from bundle.metrics import detector_shape, image_metrics, load_float_image
+from bundle.plan import Plan, build_plan, resolve_inputs
+from bundle.records import CaptureResult, CommandRecord, Comparison, EngineRun, Trace
+from bundle.runner import Event, EventSink, run_step, skipped
+from bundle.spec import Spec
+from bundle.tables import tables
+from bundle.target import TargetProfile
+from bundle.trace import parse_file
+from bundle.writer import finish, list_files, new_bundle_id, open_staging, write_tables
+
+
+@dataclass(frozen=True)
+class CaptureOptions:
+    repo: Path
+    bundles: Path
+    python: str = sys.executable
+    engines: tuple[str, ...] | None = None  # run only these (--c-only / --py-only)
+    prebuilt: Mapping[str, str] = field(default_factory=dict)  # engine -> binary (--c-bin)
+    reuse_logs: Mapping[str, str] = field(default_factory=dict)  # engine -> log (--c-log)
+    timeout: float | None = None
+    keep_scratch: bool = False
+    replay_of: str | None = None
+    reproduce: str | None = None
+
+
+def check_inputs(spec: Spec, target: TargetProfile, options: CaptureOptions) -> None:
+    """Everything that can be checked before anything runs, so bad input costs nothing."""
+    if not options.repo.is_dir():
+        raise SpecError(f"--repo {options.repo}: not a directory")
+    shape = detector_shape(spec.args)
+    if spec.pixel is not None and shape is not None:
+        slow, fast = shape
+        if not (0 <= spec.pixel[0] < slow and 0 <= spec.pixel[1] < fast):
+            raise SpecError(f"{spec.source}: pixel {list(spec.pixel)} (slow, fast) is outside the "
+                            f"image of {slow} slow x {fast} fast pixels")
+    for engine, binary in options.prebuilt.items():
+        target.engine(engine)
+        if not Path(binary).is_file():
+            raise TargetError(f"--c-bin {binary}: engine binary not found")
+    for engine, log in options.reuse_logs.items():
+        profile = target.engine(engine)
+        parse_file(log, profile.prefix)  # raises TraceError naming the log when it has no trace
+    if options.engines:
+        for e in options.engines:
+            target.engine(e)
+
+
+def plan_capture(spec: Spec, target: TargetProfile, options: CaptureOptions, scratch: Path) -> Plan:
+    origin = resolve_inputs(spec, options.repo)
+    runnable = tuple(e.name for e in target.engines
+                     if e.name not in options.reuse_logs
+                     and (options.engines is None or e.name in options.engines))
+    return build_plan(spec, target, options.repo.resolve(), scratch, options.python, origin,
+                      engines=runnable, prebuilt=options.prebuilt)
+
+
+def _cuda() -> dict:
+    # Without importing torch (seconds of start-up): device nodes tell whether a GPU is present.
+    present = Path("/dev/nvidiactl").exists() or Path("/dev/dxg").exists()
+    return {"available": present, "how": "device nodes (/dev/nvidiactl)"}
+
+
+def verdict_of(comparison: Comparison | None, failed: bool) -> str:
+    if comparison is None:
+        return "incomplete"
+    statuses = {r.status for r in comparison.rows}
+    if statuses & {"differ", "unparsed"}:
+        return "divergence"
+    if failed:
+        return "incomplete"
+    if statuses - {"match"}:
+        return "divergence"
+    return "parity"
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, 2)
+            size = fh.tell()
+            fh.seek(max(0, size - 8192))
+            text = fh.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def capture(spec: Spec, target: TargetProfile, options: CaptureOptions,
+            on_event: EventSink | None = None) -> tuple[CaptureResult, Path]:
+    """Run the spec through every engine of the target and write one bundle. Returns the result
+    and the bundle's path. Bad input raises before anything is written."""
+    emit = on_event or (lambda _e: None)
+    check_inputs(spec, target, options)
+    start = datetime.now(timezone.utc)
+    bundle_id = new_bundle_id(spec.name, spec.args_sha256(), start)
+    bundles = options.bundles.resolve()
+    scratch = Path(tempfile.mkdtemp(prefix="nb-evidence-"))
+    try:
+        plan = plan_capture(spec, target, options, scratch)
+        staging = open_staging(bundles, bundle_id)
+        try:
+            return _capture(plan, options, bundle_id, start, staging, bundles, emit)
+        except BaseException:
+            # Staging is not a bundle; leave nothing half-made where bundles are listed.
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    finally:
+        if not options.keep_scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _capture(plan: Plan, options: CaptureOptions, bundle_id: str, start: datetime,
+             staging: Path, bundles: Path, emit: EventSink) -> tuple[CaptureResult, Path]:
+    spec, target = plan.spec, plan.target
+    roots = {"repo": plan.repo, "scratch": plan.scratch}
+    env_info = environment.collect(options.python, _cuda())
+    env_info.update(environment.git_state(Path(plan.repo)))
+
+    records: list[CommandRecord] = []
+    done: dict[str, bool] = {}
+    for step in plan.steps:
+        failed_req = [r for r in step.requires if not done.get(r, False)]
+        if failed_req:
+            records.append(skipped(step, staging, f"{failed_req[0]} failed"))
+            emit(Event("skip", step.name, f"{failed_req[0]} failed", ok=False))
+            done[step.name] = False
+            continue
+        rec = run_step(step, staging, roots, timeout=options.timeout, on_event=emit)
+        records.append(rec)
+        done[step.name] = rec.ok
+
+    notes: list[str] = []
+    runs: list[EngineRun] = []
+    traces: dict[str, Trace | None] = {}
+    engines_info = []
+    failed_any = False
+    for profile in target.engines:
+        name = profile.name
+        if options.engines and name not in options.engines and name not in options.reuse_logs:
+            continue
+        failed_steps = tuple(r.step for r in records if r.engine == name and not r.ok)
+        failed_any |= bool(failed_steps)
+        info: dict = {"name": name, "prefix": profile.prefix,
+                      "options": dict(spec.engines.get(name, {})),
+                      "argv": list(plan.engine_argv.get(name, ())),
+                      "added": list(plan.engine_extras.get(name, ())),
+                      "failed_steps": list(failed_steps), "image": None}
+        if name in options.reuse_logs:
+            src = Path(options.reuse_logs[name])
+            log = staging / "logs" / f"reused-{name}.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, log)
+            d = digest(log, f"logs/reused-{name}.log", "bundle")
+            info["reused_log"] = {"source": str(src.resolve()), "sha256": d.sha256, "size": d.size}
+            notes.append(f"{name}: trace reused from {src} (sha256 {d.sha256[:12]}), not re-run")
+        else:
+            log = staging / "logs" / f"run-{name}.stdout"
+        if name in options.prebuilt:
+            b = Path(options.prebuilt[name])
+            bd = digest(b, str(b.resolve()), "absolute")
+            info["binary"] = {"path": bd.path, "sha256": bd.sha256, "size": bd.size}
+        info["log"] = log.relative_to(staging).as_posix()
+        try:
+            trace = parse_file(log, profile.prefix) if log.exists() else None
+        except TraceError:
+            trace = None
+        if trace is None:
+            notes.append(f"{name}: no trace lines with prefix {profile.prefix} in {info['log']}")
+        for step_name in failed_steps:
+            rec = next(r for r in records if r.step == step_name)
+            how = rec.error or f"exited {rec.exit_code}"
+            got = f" after {len(trace.entries)} trace lines" if trace is not None else ""
+            notes.append(f"{name}: command {step_name} {how}{got}")
+        traces[name] = trace
+        runs.append(EngineRun(engine=name, prefix=profile.prefix, trace=trace, image_path=None,
+                              failed_steps=failed_steps))
+        engines_info.append(info)
+
+    ran = [r.engine for r in runs]
+    comparison = None
+    if len(ran) >= 2:
+        ref_name, cand_name = ran[0], ran[1]
+        ref_t = traces[ref_name] or Trace(prefix=target.engine(ref_name).prefix, entries=())
+        cand_t = traces[cand_name] or Trace(prefix=target.engine(cand_name).prefix, entries=())
+        if ref_t.entries or cand_t.entries:
+            emit(Event("info", "compare", f"{ref_name} vs {cand_name}"))
+            comparison = compare_traces(ref_t, cand_t, ref_name, cand_name, spec.tolerance,
+                                        spec.per_key)
+        if len(ran) > 2:
+            notes.append(f"engines beyond the first two ({', '.join(ran[2:])}) were run and "
+                         f"recorded but only {ref_name} vs {cand_name} is compared")
+    elif len(ran) == 1:
+        notes.append(f"only {ran[0]} ran (single-engine capture): nothing to compare")
+
+    images: dict[str, np.ndarray] = {}
+    metrics = None
+    shape = detector_shape(spec.args)
+    if plan.image_arg and shape is not None:
+        for run in runs:
+            if run.engine in options.reuse_logs or run.failed_steps:
+                continue
+            src = Path(plan.scratch) / run.engine / plan.image_arg
+            if not src.is_file():
+                notes.append(f"{run.engine}: no image at {plan.image_arg}")
+                continue
+            try:
+                images[run.engine] = load_float_image(src, *shape)
+            except ImageError as exc:
+                notes.append(f"{run.engine}: {exc}")
+                failed_any = True
+                continue
+        if len(ran) >= 2 and ran[0] in images and ran[1] in images:
+            emit(Event("info", "metrics", "image metrics"))
+            metrics = image_metrics(images[ran[0]], images[ran[1]], ran[0], ran[1], spec.pixel)
+            img_dir = staging / "images"
+            img_dir.mkdir(exist_ok=True)
+            for name in (ran[0], ran[1]):
+                shutil.copyfile(Path(plan.scratch) / name / plan.image_arg, img_dir / f"{name}.bin")
+                runs[ran.index(name)] = replace(runs[ran.index(name)], image_path=f"images/{name}.bin")
+                engines_info[ran.index(name)]["image"] = f"images/{name}.bin"
+
+    status = "partial" if (failed_any or any(t is None for t in traces.values())) else "complete"
+    verdict = verdict_of(comparison, status == "partial")
+    bundle_rel = _display_path(bundles / bundle_id)
+    reproduce = options.reproduce or f"nb-evidence replay {bundle_rel}"
+    stderr_tails = {r.step: _tail(staging / r.stderr.path) for r in records
+                    if not r.ok and r.stderr is not None}
+    result = CaptureResult(
+        bundle_id=bundle_id, status=status, verdict=verdict, spec=spec.to_data(),
+        target=target.name, pixel=spec.pixel, engines=tuple(runs), comparison=comparison,
+        metrics=metrics, commands=tuple(records), environment=env_info, notes=tuple(notes),
+        reproduce=reproduce, created_utc=start.isoformat().replace("+00:00", "Z"),
+        extra={"stderr_tails": stderr_tails},
+    )
+
+    emit(Event("info", "render", "report, plots, tables"))
+    plot_paths = plots.render_plots(result, images, staging / "plots") if (comparison or images) else {}
+    (staging / "report.md").write_text(report.report_markdown(result, plot_paths), encoding="utf-8")
+    write_tables(staging, tables(result))
+
+    inputs = []
+    for f in spec.inputs.files:
+        origin = plan.input_origin.get(f)
+        base = Path(plan.repo) if origin == "repo" else Path(plan.scratch) / "inputs"
+        if (base / f).is_file():
+            d = digest(base / f, f, "repo" if origin == "repo" else "input")
+            inputs.append({"path": f, "root": d.root, "size": d.size, "sha256": d.sha256,
+                           "origin": origin})
+    target_data = {"name": target.name, "profile": target.to_data(), "repo": plan.repo,
+                   **{k: env_info.pop(k) for k in ("repo_commit", "repo_dirty", "repo_diff_sha256")}}
+    arguments = {"shared": list(plan.shared_args), "sha256": spec.args_sha256(),
+                 "engines": {k: list(v) for k, v in plan.engine_argv.items()},
+                 "templates": {s.name: list(s.argv_template) for s in plan.steps},
+                 "roots": {"repo": plan.repo, "scratch": plan.scratch, "python": plan.python}}
+
+    # The crate describes every other file; the manifest (written last by finish) lists the crate too.
+    crate_mod.write_crate(staging, crate_mod.crate_metadata(result, list_files(staging)))
+    final = finish(staging, bundles, result, lambda files: build_manifest(
+        result, target=target_data, arguments=arguments, engines=engines_info, inputs=inputs,
+        files=files, bundle_path=bundle_rel, replay_of=options.replay_of))
+    emit(Event("info", "bundle", str(final), ok=True))
+    return result, final
+
+
+def _display_path(path: Path) -> str:
+    """Relative to the working directory when inside it (what a user would type), else absolute."""
+    try:
+        return path.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+__all__ = ["CaptureOptions", "capture", "check_inputs", "plan_capture", "verdict_of", "NbError"]

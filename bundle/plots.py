@@ -1,0 +1,378 @@
+"""The report's plots: the two images on one log scale, their log ratio, and the per-key ratios.
+
+Matplotlib runs on the Agg backend (set here, before anything of matplotlib's drawing is
+imported) and through ``Figure`` objects only, so no global pyplot state leaks between captures.
+Images of a full detector (2527 × 2463) are *displayed* block-max-pooled to at most
+``DISPLAY_MAX`` pixels per side, so bright one-pixel peaks survive; the data are never modified.
+
+``bar_chart_data`` is the pure part of the bar chart (which keys, which values, which bar is the
+first divergence) so it can be tested and reused without drawing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+from matplotlib import colormaps  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from matplotlib.colors import LogNorm, Normalize  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from bundle.records import CaptureResult, ComparisonRow  # noqa: E402
+
+DISPLAY_MAX = 800  # pixels per side after pooling, for display only
+BRIGHT_FRACTION = 1e-3  # a pixel is bright when >= this fraction of its own image's max
+LOG_DECADES = 6  # the shared log colour scale spans this many decades below the brightest pixel
+DPI = 100
+
+IMAGES = "images"
+LOG_RATIO = "log_ratio"
+KEY_RATIOS = "key_ratios"
+
+# Bar colours: within tolerance, beyond it, the first divergence.
+C_OK, C_BAD, C_FIRST, C_MISSING = "#4c78a8", "#f58518", "#d62728", "#9e9e9e"
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+
+@dataclass(frozen=True)
+class BarChartData:
+    """One bar per trace key, in pipeline order.
+
+    ``values[i]`` is |log10(cand/ref)| of that key's worst component/occurrence (0 where both are
+    equal; ``inf`` where one side is 0 or the signs differ; nan where a side is missing or
+    unparsed: ``flags[i]`` says which). Worst = beyond tolerance with inf, then beyond tolerance by
+    size, then missing, then within tolerance by size. ``highlighted_index`` is the bar of the
+    comparison's first divergence, or None.
+    """
+
+    keys: tuple[str, ...]
+    values: tuple[float, ...]
+    flags: tuple[str, ...]  # "" | "missing" | "zero" | "sign"
+    tolerances: tuple[float, ...]  # log10(1 + rtol) of each key's tightest row
+    diverges: tuple[bool, ...]  # some row of the key is beyond tolerance (or missing)
+    highlighted_index: int | None
+    tolerance: float  # log10(1 + rtol) for the most common rtol: the drawn line
+
+
+def _row_value(r: ComparisonRow) -> tuple[float, str]:
+    if r.status in ("missing_ref", "missing_cand", "unparsed") or r.ref is None or r.cand is None:
+        return math.nan, "missing"
+    a, b = r.ref, r.cand
+    if math.isnan(a) or math.isnan(b):
+        return (0.0, "") if (math.isnan(a) and math.isnan(b)) else (math.inf, "zero")
+    if a == b:
+        return 0.0, ""
+    if a == 0 or b == 0 or math.isinf(a) or math.isinf(b):
+        return math.inf, "zero"
+    if (a < 0) != (b < 0):
+        return math.inf, "sign"
+    return abs(math.log10(abs(b) / abs(a))), ""
+
+
+def bar_chart_data(result: CaptureResult) -> BarChartData | None:
+    """The bar chart's data, or None when there is no comparison. Pure."""
+    cmp = result.comparison
+    if cmp is None or not cmp.rows:
+        return None
+    order: dict[str, int] = {}
+    for r in cmp.rows:
+        order[r.key] = min(order.get(r.key, r.position), r.position)
+    keys = sorted(order, key=lambda k: order[k])
+    # worst row per key: differs with one side 0 / sign flip (inf) > differs > missing > matches
+    best: dict[str, tuple[tuple[int, float], float, str]] = {}
+    tols: dict[str, float] = {}
+    diverges: dict[str, bool] = {}
+    for r in cmp.rows:
+        v, f = _row_value(r)
+        tols[r.key] = min(tols.get(r.key, math.inf), math.log10(1.0 + r.rtol))
+        diverges[r.key] = diverges.get(r.key, False) or r.status != "match"
+        if f == "missing":
+            score = (1, 0.0)
+        elif r.status == "match":
+            score = (0, v if math.isfinite(v) else 0.0)
+        elif math.isinf(v):
+            score = (3, 0.0)
+        else:
+            score = (2, v)
+        if r.key not in best or score > best[r.key][0]:
+            best[r.key] = (score, v, f)
+    vals = {k: b[1] for k, b in best.items()}
+    flags = {k: b[2] for k, b in best.items()}
+    rtols = [r.rtol for r in cmp.rows]
+    common = max(set(rtols), key=rtols.count)
+    fd = cmp.first_divergence
+    hi = keys.index(fd.key) if fd is not None and fd.key in keys else None
+    return BarChartData(tuple(keys), tuple(vals[k] for k in keys), tuple(flags[k] for k in keys),
+                        tuple(tols[k] for k in keys), tuple(diverges[k] for k in keys), hi,
+                        math.log10(1.0 + common))
+
+
+def pool_max(image: np.ndarray, max_side: int = DISPLAY_MAX) -> tuple[np.ndarray, int]:
+    """Block max-pool for display (NaN-ignoring); returns (pooled copy, block size)."""
+    h, w = image.shape
+    f = max(1, math.ceil(max(h, w) / max_side))
+    if f == 1:
+        return np.array(image, dtype=np.float64, copy=True), 1
+    ph, pw = math.ceil(h / f) * f, math.ceil(w / f) * f
+    pad = np.full((ph, pw), np.nan, dtype=np.float64)
+    pad[:h, :w] = image
+    blocks = pad.reshape(ph // f, f, pw // f, f)
+    out = np.fmax.reduce(np.fmax.reduce(blocks, axis=3), axis=1)
+    return out, f
+
+
+def pool_extreme(values: np.ndarray, max_side: int = DISPLAY_MAX) -> np.ndarray:
+    """Block pooling that keeps, per block, the value of largest magnitude (sign kept); NaN
+    where the whole block is NaN."""
+    h, w = values.shape
+    f = max(1, math.ceil(max(h, w) / max_side))
+    if f == 1:
+        return np.array(values, dtype=np.float64, copy=True)
+    ph, pw = math.ceil(h / f) * f, math.ceil(w / f) * f
+    pad = np.full((ph, pw), np.nan, dtype=np.float64)
+    pad[:h, :w] = values
+    blocks = pad.reshape(ph // f, f, pw // f, f).transpose(0, 2, 1, 3).reshape(ph // f, pw // f,
+                                                                               f * f)
+    mag = np.where(np.isnan(blocks), -1.0, np.abs(blocks))
+    idx = mag.argmax(axis=2)
+    return np.take_along_axis(blocks, idx[..., None], axis=2)[..., 0]
+
+
+def log_ratio(ref: np.ndarray, cand: np.ndarray, fraction: float = BRIGHT_FRACTION) -> np.ndarray:
+    """log10(cand/ref) where either image is bright (>= fraction of its own max), NaN elsewhere.
+
+    Where one side is bright and the other is <= 0 the ratio is ±inf (kept: the plot clips it).
+    """
+    ref = np.asarray(ref, dtype=np.float64)
+    cand = np.asarray(cand, dtype=np.float64)
+    bright = np.zeros(ref.shape, dtype=bool)
+    for img in (ref, cand):
+        finite = img[np.isfinite(img)]
+        top = finite.max() if finite.size else 0.0
+        if top > 0:
+            bright |= img >= top * fraction
+    out = np.full(ref.shape, np.nan)
+    both = bright & (ref > 0) & (cand > 0)
+    out[both] = np.log10(cand[both] / ref[both])
+    out[bright & (ref <= 0) & (cand > 0)] = np.inf
+    out[bright & (cand <= 0) & (ref > 0)] = -np.inf
+    return out
+
+
+def _as_image(a: np.ndarray, result: CaptureResult) -> np.ndarray:
+    a = np.asarray(a)
+    if a.ndim == 1 and result.metrics is not None and a.size == result.metrics.slow * \
+            result.metrics.fast:
+        a = a.reshape(result.metrics.slow, result.metrics.fast)  # a view: the data are untouched
+    if a.ndim != 2:
+        raise ValueError(f"image must be 2-D (slow, fast), got shape {a.shape}")
+    return a
+
+
+# --------------------------------------------------------------------------- drawing
+
+
+def _save(fig: Figure, path: Path) -> None:
+    FigureCanvasAgg(fig)
+    fig.savefig(path, dpi=DPI, format="png")
+
+
+def _mark_pixel(ax, pixel: tuple[int, int] | None, color: str = "cyan") -> None:
+    if pixel is None:
+        return
+    slow, fast = pixel
+    ax.plot([fast], [slow], marker="o", markersize=14, markerfacecolor="none",
+            markeredgecolor=color, markeredgewidth=1.6)
+    ax.plot([fast], [slow], marker="+", markersize=22, color=color, markeredgewidth=0.8)
+    ax.annotate(f"traced ({slow}, {fast})", (fast, slow), xytext=(10, 10),
+                textcoords="offset points", color=color, fontsize=8,
+                bbox=dict(boxstyle="round,pad=0.2", fc="black", ec="none", alpha=0.6))
+
+
+def _extent(shape: tuple[int, int]) -> tuple[float, float, float, float]:
+    h, w = shape
+    return (-0.5, w - 0.5, h - 0.5, -0.5)
+
+
+def plot_images(ref_name: str, ref: np.ndarray, cand_name: str, cand: np.ndarray,
+                pixel: tuple[int, int] | None, path: Path) -> None:
+    """Reference and candidate side by side on ONE shared log colour scale."""
+    pr, f = pool_max(ref)
+    pc, _ = pool_max(cand)
+    vals = np.concatenate([pr[np.isfinite(pr) & (pr > 0)], pc[np.isfinite(pc) & (pc > 0)]])
+    vmax = float(vals.max()) if vals.size else 1.0
+    vmin = max(float(vals.min()) if vals.size else vmax * 1e-6, vmax * 10.0 ** -LOG_DECADES)
+    if vmin >= vmax:
+        vmin = vmax / 10.0
+    norm = LogNorm(vmin=vmin, vmax=vmax, clip=False)
+    cmap = colormaps["inferno"].copy()
+    cmap.set_bad("#000000")
+    cmap.set_under("#000000")
+    fig = Figure(figsize=(13, 6.2))
+    axes = fig.subplots(1, 2, sharex=True, sharey=True)
+    im = None
+    for ax, name, img, full, role in ((axes[0], ref_name, pr, ref, "reference"),
+                                       (axes[1], cand_name, pc, cand, "candidate")):
+        shown = np.where(img > 0, img, np.nan)
+        im = ax.imshow(shown, norm=norm, cmap=cmap, extent=_extent(full.shape),
+                       interpolation="nearest", origin="upper")
+        total = float(np.nansum(full, dtype=np.float64))
+        ax.set_title(f"{name} ({role}) — sum {total:.4g}, max {float(np.nanmax(full)):.4g}",
+                     fontsize=10)
+        ax.set_xlabel("fast pixel")
+        _mark_pixel(ax, pixel)
+    axes[0].set_ylabel("slow pixel")
+    cb = fig.colorbar(im, ax=list(axes), shrink=0.85, pad=0.02)
+    cb.set_label("intensity (shared log scale; black ≤ 0 or below scale)")
+    pooled = f"; display max-pooled {f}×{f}" if f > 1 else ""
+    fig.suptitle(f"{ref_name} vs {cand_name}: {ref.shape[0]} slow × {ref.shape[1]} fast"
+                 f"{pooled}", fontsize=11)
+    _save(fig, path)
+
+
+def plot_log_ratio(ref_name: str, ref: np.ndarray, cand_name: str, cand: np.ndarray,
+                   pixel: tuple[int, int] | None, path: Path) -> None:
+    """log10(cand/ref) over the bright pixels, symmetric diverging scale, dim pixels grey."""
+    lr = log_ratio(ref, cand)
+    shown = pool_extreme(lr)
+    finite = np.abs(shown[np.isfinite(shown)])
+    lim = float(np.percentile(finite, 99.5)) if finite.size else 0.0
+    if not finite.size or lim <= 0:
+        lim = max(float(finite.max()) if finite.size else 0.0, 1e-6)
+    shown = np.clip(shown, -lim, lim)  # ±inf (one side 0) land on the ends of the scale
+    cmap = colormaps["RdBu_r"].copy()
+    cmap.set_bad("#d9d9d9")
+    fig = Figure(figsize=(8.2, 7))
+    ax = fig.subplots()
+    im = ax.imshow(shown, cmap=cmap, norm=Normalize(-lim, lim), extent=_extent(lr.shape),
+                   interpolation="nearest", origin="upper")
+    n_bright = int(np.count_nonzero(~np.isnan(lr)))
+    fin = lr[np.isfinite(lr)]
+    med = float(np.median(fin)) if fin.size else math.nan
+    ax.set_title(f"log10({cand_name}/{ref_name}) where either is bright (≥ {BRIGHT_FRACTION:g} "
+                 f"of its max)\n{n_bright} bright pixels, median {med:.3g} "
+                 f"(ratio {10 ** med if math.isfinite(med) else math.nan:.4g}); grey = dim",
+                 fontsize=10)
+    ax.set_xlabel("fast pixel")
+    ax.set_ylabel("slow pixel")
+    _mark_pixel(ax, pixel, color="black")
+    cb = fig.colorbar(im, ax=ax, shrink=0.85, pad=0.02)
+    cb.set_label(f"log10({cand_name}/{ref_name})  (red: {cand_name} brighter)")
+    _save(fig, path)
+
+
+def plot_key_ratios(data: BarChartData, ref_name: str, cand_name: str, path: Path) -> None:
+    """|log10(cand/ref)| per trace key, log y axis, tolerance line, first divergence in red."""
+    n = len(data.keys)
+    finite = [v for v in data.values if math.isfinite(v) and v > 0]
+    floor = 1e-17  # below the double-precision resolution of a ratio: "identical"
+    top = max(finite + [data.tolerance * 10, 1e-6]) * 30
+    heights, colors, hatches = [], [], []
+    for i, (v, bad) in enumerate(zip(data.values, data.diverges)):
+        if math.isnan(v):
+            heights.append(top / 3)
+            colors.append(C_MISSING)
+            hatches.append("//")
+            continue
+        heights.append(top / 3 if math.isinf(v) else max(v, floor))
+        colors.append(C_FIRST if i == data.highlighted_index else C_BAD if bad else C_OK)
+        hatches.append("xx" if math.isinf(v) else "")
+    fig = Figure(figsize=(max(10.0, 0.22 * n + 2.5), 5.6))
+    ax = fig.subplots()
+    x = np.arange(n)
+    bars = ax.bar(x, heights, color=colors, width=0.75, bottom=floor / 10)
+    for b, h in zip(bars, hatches):
+        if h:
+            b.set_hatch(h)
+            b.set_edgecolor("white")
+    ax.set_yscale("log")
+    ax.set_ylim(floor / 10, top)
+    ax.axhline(data.tolerance, color="black", linestyle="--", linewidth=1)
+    ax.text(n - 0.5, data.tolerance * 1.4,
+            f"tolerance log10(1+rtol) = {data.tolerance:.2g}", ha="right", va="bottom",
+            fontsize=8)
+    for i, tol in enumerate(data.tolerances):
+        if not math.isclose(tol, data.tolerance):
+            ax.plot([i - 0.4, i + 0.4], [tol, tol], color="black", linewidth=1.5)
+    ax.set_xticks(x)
+    ax.set_xticklabels(data.keys, rotation=90, fontsize=7)
+    ax.set_xlim(-0.7, n - 0.3)
+    ax.set_ylabel(f"|log10({cand_name}/{ref_name})|, worst component")
+    if data.highlighted_index is not None:
+        i = data.highlighted_index
+        key = data.keys[i]
+        v = data.values[i]
+        vtxt = "∞" if math.isinf(v) else f"{v:.3g}"
+        ax.get_xticklabels()[i].set_color(C_FIRST)
+        ax.get_xticklabels()[i].set_fontweight("bold")
+        ax.annotate(f"first divergence: {key}\n|log10 ratio| = {vtxt}", (i, heights[i]),
+                    xytext=(0, 14), textcoords="offset points", ha="center", va="bottom",
+                    fontsize=9, color=C_FIRST, fontweight="bold",
+                    arrowprops=dict(arrowstyle="-|>", color=C_FIRST))
+        ax.set_title(f"Per-key |log10({cand_name}/{ref_name})| in pipeline order — "
+                     f"first divergence: {key}", fontsize=11)
+    else:
+        ax.set_title(f"Per-key |log10({cand_name}/{ref_name})| in pipeline order — "
+                     "no divergence", fontsize=11)
+    from matplotlib.patches import Patch
+    handles = [Patch(color=C_OK, label="within tolerance (bar at floor = identical)"),
+               Patch(color=C_BAD, label="beyond tolerance"),
+               Patch(color=C_FIRST, label="first divergence"),
+               Patch(facecolor=C_MISSING, hatch="//", edgecolor="white",
+                     label="missing / unparsed on a side"),
+               Patch(facecolor=C_BAD, hatch="xx", edgecolor="white",
+                     label="one side 0 or sign flip (∞)")]
+    ax.legend(handles=handles, fontsize=7, loc="upper left", ncol=3, framealpha=0.9)
+    fig.subplots_adjust(bottom=0.32, left=0.07, right=0.99, top=0.92)
+    _save(fig, path)
+
+
+def render_plots(result: CaptureResult, images: Mapping[str, np.ndarray], out_dir: Path
+                 ) -> dict[str, str]:
+    """Write the report's PNGs into ``out_dir``; return name -> path relative to out_dir's parent.
+
+    ``images`` maps engine name -> float image (slow, fast); 1-D raw images are viewed with the
+    metrics' shape. The image plots need both the reference and the candidate image; the bar chart
+    needs only a comparison.
+    """
+    out_dir = Path(out_dir)
+    cmp = result.comparison
+    names = ([cmp.ref_engine, cmp.cand_engine] if cmp is not None else
+             [result.metrics.ref_engine, result.metrics.cand_engine] if result.metrics is not None
+             else [e.engine for e in result.engines][:2])
+    written: dict[str, str] = {}
+
+    def rel(p: Path) -> str:
+        return f"{out_dir.name}/{p.name}"
+
+    have_images = len(names) == 2 and all(n in images and images[n] is not None for n in names)
+    data = bar_chart_data(result)
+    if not have_images and data is None:
+        return written
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if have_images:
+        ref_name, cand_name = names
+        ref = _as_image(images[ref_name], result)
+        cand = _as_image(images[cand_name], result)
+        if ref.shape == cand.shape:
+            p = out_dir / f"{IMAGES}.png"
+            plot_images(ref_name, ref, cand_name, cand, result.pixel, p)
+            written[IMAGES] = rel(p)
+            p = out_dir / f"{LOG_RATIO}.png"
+            plot_log_ratio(ref_name, ref, cand_name, cand, result.pixel, p)
+            written[LOG_RATIO] = rel(p)
+    if data is not None:
+        p = out_dir / f"{KEY_RATIOS}.png"
+        plot_key_ratios(data, cmp.ref_engine, cmp.cand_engine, p)
+        written[KEY_RATIOS] = rel(p)
+    return written

@@ -1,0 +1,89 @@
+"""Writing a bundle: the one place that touches the bundle directory's final name.
+
+A bundle is assembled in ``<bundles>/.staging/<id>/`` (logs land there while commands run), then
+renamed to ``<bundles>/<id>/`` in one ``rename``. A capture killed at any point therefore leaves
+at most a directory under ``.staging/``, never a half-bundle among the bundles; an existing bundle
+is never overwritten because the rename target must not exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Callable, Mapping
+
+import pyarrow.parquet as pq
+
+from bundle.errors import BundleError
+from bundle.hashing import digest
+from bundle.records import CaptureResult, FileDigest
+
+STAGING = ".staging"
+
+
+def new_bundle_id(spec_name: str, args_sha256: str, start: datetime) -> str:
+    stamp = start.strftime("%Y%m%dT%H%M%SZ")
+    h = hashlib.sha256(f"{args_sha256}\0{start.isoformat()}\0{os.getpid()}".encode()).hexdigest()
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in spec_name)
+    return f"{stamp}-{safe}-{h[:8]}"
+
+
+def open_staging(bundles_root: Path, bundle_id: str) -> Path:
+    final = bundles_root / bundle_id
+    if final.exists():
+        raise BundleError(f"{final}: a bundle with this id already exists; it is never overwritten")
+    staging = bundles_root / STAGING / bundle_id
+    try:
+        staging.parent.mkdir(parents=True, exist_ok=True)
+        staging.mkdir()
+    except FileExistsError:
+        raise BundleError(f"{staging}: staging directory already exists") from None
+    except OSError as exc:
+        raise BundleError(f"{bundles_root}: cannot create a bundle there ({exc.strerror})") from None
+    return staging
+
+
+def list_files(directory: Path) -> list[FileDigest]:
+    """Every file under the bundle except manifest.json, sorted, hashed."""
+    out = []
+    for root, _dirs, files in os.walk(directory):
+        for name in files:
+            p = Path(root) / name
+            rel = p.relative_to(directory).as_posix()
+            if rel != "manifest.json":
+                out.append(digest(p, rel, "bundle"))
+    return sorted(out, key=lambda d: d.path)
+
+
+def write_tables(staging: Path, tables: Mapping) -> None:
+    for name, table in tables.items():
+        pq.write_table(table, staging / name)
+
+
+def _fsync_tree(directory: Path) -> None:
+    for root, _dirs, files in os.walk(directory):
+        for name in files:
+            fd = os.open(Path(root) / name, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+def finish(staging: Path, bundles_root: Path, result: CaptureResult,
+           manifest_for: Callable[[list[FileDigest]], dict]) -> Path:
+    """Write manifest.json last (it lists every other file), then rename into place."""
+    files = list_files(staging)
+    manifest = manifest_for(files)
+    tmp = staging / "manifest.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=False, allow_nan=False) + "\n")
+    tmp.replace(staging / "manifest.json")
+    _fsync_tree(staging)
+    final = bundles_root / result.bundle_id
+    if final.exists():
+        raise BundleError(f"{final}: a bundle with this id already exists; it is never overwritten")
+    os.rename(staging, final)
+    return final

@@ -1,0 +1,1 @@
+"""nb-evidence's command line: thin typer apps over the bundle library."""

@@ -1,0 +1,13 @@
+"""Shared output helpers for commands: one JSON object on stdout, or rich text."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+RESULT_EXIT = {"parity": 0, "divergence": 1, "incomplete": 1}
+
+
+def print_json(data: dict) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, allow_nan=False) + "\n")
+    sys.stdout.flush()

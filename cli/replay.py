@@ -1,0 +1,45 @@
+"""`nb-evidence replay BUNDLE|MANIFEST`: re-run a recorded capture and judge whether it reproduces."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from bundle.replay import replay_bundle
+from cli.output import print_json
+from cli.progress import Progress
+
+
+def replay(
+    source: Path = typer.Argument(..., help="A bundle directory or an archived manifest JSON."),
+    repo: Optional[Path] = typer.Option(None, "--repo", help="The checkout to re-run against (default: the recorded one)."),
+    bundles: Path = typer.Option(Path("bundles"), "--bundles", help="Where the new bundle is written."),
+    in_container: bool = typer.Option(False, "--in-container", help="Re-run inside the recorded image."),
+    native: bool = typer.Option(False, "--native", help="Re-run on this machine."),
+    trust: bool = typer.Option(False, "--trust", help="Run programs the target profile does not know."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds allowed per command."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+) -> None:
+    """Re-run a bundle's recorded commands and write a NEW bundle naming the original.
+
+    Exit status: 0 reproduced, 1 not reproduced, 2 error.
+    """
+    progress = Progress(quiet=quiet or json_out)
+    try:
+        outcome = replay_bundle(source, repo=repo, bundles=bundles, trust=trust, timeout=timeout,
+                                in_container=in_container and not native, on_event=progress)
+    finally:
+        progress.close()
+    if json_out:
+        print_json(outcome.summary)
+    elif not quiet:
+        from cli.render import replay_renderables
+        from rich.console import Console
+
+        console = Console()
+        for r in replay_renderables(outcome.summary):
+            console.print(r)
+    raise typer.Exit(0 if outcome.summary["reproduced"] else 1)

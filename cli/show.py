@@ -1,0 +1,27 @@
+"""`nb-evidence show BUNDLE`: a bundle's summary on the terminal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from bundle.schema import load_manifest
+from cli.output import print_json
+
+
+def show(
+    bundle: Path = typer.Argument(..., help="A bundle directory (or its manifest.json)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the bundle's result object."),
+) -> None:
+    """Print a bundle's verdict, first divergence, chain, metrics and failed commands."""
+    manifest = load_manifest(bundle)
+    if json_out:
+        print_json(manifest["result"])
+        return
+    from cli.render import summary_renderables
+
+    console = Console()
+    for renderable in summary_renderables(manifest):
+        console.print(renderable)
