@@ -7,20 +7,21 @@ prints: progress goes out through ``on_event``.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import sys
 import tempfile
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 
 from bundle import crate as crate_mod
 from bundle import environment, plots, report
 from bundle.compare import compare_traces
-from bundle.errors import ImageError, NbError, SpecError, TargetError, TraceError
+from bundle.errors import ImageError, SpecError, TargetError, TraceError
 from bundle.hashing import digest
 from bundle.manifest import build_manifest
 from bundle.metrics import detector_shape, image_metrics, load_float_image
@@ -85,6 +86,17 @@ def _cuda() -> dict:
     return {"available": present, "how": "device nodes (/dev/nvidiactl)"}
 
 
+def trace_digest(trace: Trace | None) -> str | None:
+    """sha256 over a trace's key lines as parsed (key and tokens), blind to every free line, so
+    replay can tell an identical trace from one whose timings or banners changed."""
+    if trace is None:
+        return None
+    h = hashlib.sha256()
+    for e in trace.entries:
+        h.update(("\t".join((e.key, *e.tokens)) + "\n").encode())
+    return h.hexdigest()
+
+
 def verdict_of(comparison: Comparison | None, failed: bool) -> str:
     if comparison is None:
         return "incomplete"
@@ -111,9 +123,14 @@ def _tail(path: Path, lines: int = 15) -> str:
 
 
 def capture(spec: Spec, target: TargetProfile, options: CaptureOptions,
-            on_event: EventSink | None = None) -> tuple[CaptureResult, Path]:
+            on_event: EventSink | None = None,
+            adjust_plan: Callable[[Plan], Plan] | None = None) -> tuple[CaptureResult, Path]:
     """Run the spec through every engine of the target and write one bundle. Returns the result
-    and the bundle's path. Bad input raises before anything is written."""
+    and the bundle's path. Bad input raises before anything is written.
+
+    ``adjust_plan`` sees the plan before anything runs and may refuse it or swap its steps
+    (replay vets a manifest's commands this way, through this very same code path).
+    """
     emit = on_event or (lambda _e: None)
     check_inputs(spec, target, options)
     start = datetime.now(timezone.utc)
@@ -122,6 +139,8 @@ def capture(spec: Spec, target: TargetProfile, options: CaptureOptions,
     scratch = Path(tempfile.mkdtemp(prefix="nb-evidence-"))
     try:
         plan = plan_capture(spec, target, options, scratch)
+        if adjust_plan is not None:
+            plan = adjust_plan(plan)
         staging = open_staging(bundles, bundle_id)
         try:
             return _capture(plan, options, bundle_id, start, staging, bundles, emit)
@@ -197,6 +216,7 @@ def _capture(plan: Plan, options: CaptureOptions, bundle_id: str, start: datetim
             got = f" after {len(trace.entries)} trace lines" if trace is not None else ""
             notes.append(f"{name}: command {step_name} {how}{got}")
         traces[name] = trace
+        info["trace_sha256"] = trace_digest(trace)
         runs.append(EngineRun(engine=name, prefix=profile.prefix, trace=trace, image_path=None,
                               failed_steps=failed_steps))
         engines_info.append(info)
@@ -294,5 +314,3 @@ def _display_path(path: Path) -> str:
     except ValueError:
         return str(path)
 
-
-__all__ = ["CaptureOptions", "capture", "check_inputs", "plan_capture", "verdict_of", "NbError"]

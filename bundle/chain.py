@@ -102,9 +102,11 @@ def chain_report(
         if r is None or c is None:
             factors.append(ChainFactor(key=key, ref=r, cand=c, ratio=None, rel_diff=None, matches=False))
             continue
-        tol = per_key.get(key, tolerance)
+        tol = (per_key or NO_OVERRIDES).get(key, tolerance)
         factors.append(
-            ChainFactor(key=key, ref=r, cand=c, ratio=ratio(c, r), rel_diff=rel_diff(r, c), matches=values_match(r, c, tol))
+            ChainFactor(
+                key=key, ref=r, cand=c, ratio=ratio(c, r), rel_diff=rel_diff(r, c), matches=values_match(r, c, tol)
+            )
         )
     by_key = {f.key: f for f in factors}
 

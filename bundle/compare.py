@@ -150,8 +150,10 @@ def compare_traces(
     if ref_engine == cand_engine:
         raise ValueError(f"reference and candidate engines must differ, both are {ref_engine!r}")
 
+    overrides = per_key or NO_OVERRIDES
+
     def tol_for(key: str) -> Tolerance:
-        return per_key.get(key, tolerance)
+        return overrides.get(key, tolerance)
 
     ref_index = {(e.key, e.occurrence): e for e in ref.entries}
     cand_index = {(e.key, e.occurrence): e for e in cand.entries}

@@ -406,15 +406,13 @@ def attempt_entry(manifest: Mapping[str, Any], attempt_no: int, date: str, owner
     else:
         m.append(f"no divergence among the {res.get('keys_compared', '?')} keys both sides printed")
     differing = [f for f in factors if f.get("key") != "I_pixel_final" and _factor_differs(f, ref, cand, manifest)]
-    if differing:
-        parts = []
-        for f in differing:
-            if f.get(ref) is None or f.get(cand) is None:
-                side = cand if f.get(cand) is None else ref
-                parts.append(f"{f.get('key')} missing on {side}")
-            else:
-                parts.append(f"{f.get('key')}={_ratio(f.get('ratio'))}")
-        m.append(f"chain {ratio_label}: " + ", ".join(parts))
+    both = [f for f in differing if f.get(ref) is not None and f.get(cand) is not None]
+    if both:
+        m.append(f"chain {ratio_label}: " + ", ".join(f"{f.get('key')}={_ratio(f.get('ratio'))}" for f in both))
+    for side in (ref, cand):
+        gone = [str(f.get("key")) for f in differing if f.get(side) is None]
+        if gone:
+            m.append(f"chain factors missing on {side}: {_keylist(gone)}")
     chain_tail = []
     if final_ratio is not None:
         chain_tail.append(f"I_pixel_final {ratio_label}={_ratio(final_ratio)}")

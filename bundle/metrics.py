@@ -242,19 +242,19 @@ def image_metrics(
     """
     ref = np.asarray(ref)
     cand = np.asarray(cand)
-    if ref.ndim != 2 or ref.shape != cand.shape:
-        raise ValueError(f"images must be 2-D and of one shape, got {ref.shape} and {cand.shape}")
+    if ref.ndim != 2 or ref.shape != cand.shape or ref.size == 0:
+        raise ValueError(f"images must be 2-D, non-empty and of one shape, got {ref.shape} and {cand.shape}")
     slow, fast = ref.shape
     n = ref.size
 
     sum_r = sum_c = sse = 0.0
-    for r, c in _row_blocks(ref, cand):
-        sum_r += float(r.sum())
-        sum_c += float(c.sum())
-        sse += float(np.square(c - r).sum())
-    with np.errstate(all="ignore"):
-        mean_r = sum_r / n if n else math.nan
-        mean_c = sum_c / n if n else math.nan
+    with np.errstate(all="ignore"):  # inf - inf, overflow: the nan/inf result is the finding
+        for r, c in _row_blocks(ref, cand):
+            sum_r += float(r.sum())
+            sum_c += float(c.sum())
+            sse += float(np.square(c - r).sum())
+        mean_r = sum_r / n
+        mean_c = sum_c / n
         srr = scc = src = 0.0
         for r, c in _row_blocks(ref, cand):
             dr = r - mean_r
@@ -263,12 +263,15 @@ def image_metrics(
             scc += float(np.dot(dc.ravel(), dc.ravel()))
             src += float(np.dot(dr.ravel(), dc.ravel()))
     if srr > 0 and scc > 0 and math.isfinite(srr) and math.isfinite(scc) and math.isfinite(src):
-        denom = srr * scc
-        pearson = src / math.sqrt(denom) if math.isfinite(denom) and denom > 0 else src / math.sqrt(srr) / math.sqrt(scc)
+        denom = srr * scc  # one sqrt of the product keeps pearson(a, a) exactly 1
+        if math.isfinite(denom) and denom > 0:
+            pearson = src / math.sqrt(denom)
+        else:  # the product over- or underflows
+            pearson = src / math.sqrt(srr) / math.sqrt(scc)
         pearson = max(-1.0, min(1.0, pearson))
     else:
         pearson = math.nan
-    rmse = math.sqrt(sse / n) if n and not math.isnan(sse) else math.nan
+    rmse = math.sqrt(sse / n)
 
     def stats(engine: str, img: np.ndarray, total: float) -> EngineImageStats:
         mx, ms, mf = _max_where(img)
@@ -276,7 +279,7 @@ def image_metrics(
         if pixel is not None and 0 <= pixel[0] < slow and 0 <= pixel[1] < fast:
             traced = float(img[pixel[0], pixel[1]])
         return EngineImageStats(
-            engine=engine, total=total, mean=total / n if n else math.nan, max=mx, max_slow=ms, max_fast=mf,
+            engine=engine, total=total, mean=total / n, max=mx, max_slow=ms, max_fast=mf,
             traced_value=traced,
         )
 

@@ -109,7 +109,7 @@ def bar_chart_data(result: CaptureResult) -> BarChartData | None:
     vals = {k: b[1] for k, b in best.items()}
     flags = {k: b[2] for k, b in best.items()}
     rtols = [r.rtol for r in cmp.rows]
-    common = max(set(rtols), key=rtols.count)
+    common = max(sorted(set(rtols)), key=rtols.count)
     fd = cmp.first_divergence
     hi = keys.index(fd.key) if fd is not None and fd.key in keys else None
     return BarChartData(tuple(keys), tuple(vals[k] for k in keys), tuple(flags[k] for k in keys),

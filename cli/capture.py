@@ -85,7 +85,7 @@ def capture(
                                            py_dtype=py_dtype, py_device=py_device, c_threads=c_threads)
         finally:
             progress.close()
-        _finish(outcome.result, json_out, quiet)
+        _finish(outcome.result, json_out, quiet, timeout)
         return
     if dry_run:
         import tempfile
@@ -99,7 +99,7 @@ def capture(
         result, path = run_capture(loaded, profile, options, on_event=progress)
     finally:
         progress.close()
-    _finish(result_json(result, _shown(path)), json_out, quiet)
+    _finish(result_json(result, _shown(path)), json_out, quiet, timeout)
 
 
 def _shown(path: Path) -> str:
@@ -109,7 +109,7 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def _finish(summary: dict, json_out: bool, quiet: bool) -> None:
+def _finish(summary: dict, json_out: bool, quiet: bool, timeout: float | None) -> None:
     if json_out:
         print_json(summary)
     elif not quiet:
@@ -118,5 +118,11 @@ def _finish(summary: dict, json_out: bool, quiet: bool) -> None:
         console = Console()
         console.print(verdict_line(summary))
         console.print(f"bundle: {summary.get('bundle')}")
+    timed_out = [c for c in summary.get("failed_commands", []) if c.get("timed_out")]
+    if timed_out:
+        # A timeout is the user's limit being hit: an error (exit 2), though the partial bundle
+        # with everything captured up to then is kept.
+        raise UserError(f"--timeout {timeout:g}: command {timed_out[0]['step']} timed out; "
+                        f"partial bundle kept at {summary.get('bundle')}")
     raise typer.Exit(RESULT_EXIT.get(summary["verdict"], 1))
 

@@ -453,11 +453,8 @@ static void read_matrix(const char *path, double m[9])
         for (char *tok = strtok_r(line, " \t\r\n", &save); tok;
              tok = strtok_r(NULL, " \t\r\n", &save)) {
             double v;
-            if (!parse_double_token(tok, &v)) {
-                free(line);
-                fclose(fp);
+            if (!parse_double_token(tok, &v))
                 die("%s:%d: '%s' is not a number (-mat)", path, lineno, tok);
-            }
             if (count < 9)
                 m[count] = v;
             count++;
@@ -935,8 +932,9 @@ static void render(const struct sim *s, const struct region *r, float *image)
         int done;
         OMP_PRAGMA(omp atomic capture)
         done = ++rows_done;
-        int tenths = (int)((long)done * 10 / nrows);
-        if (tenths > tenths_printed) {
+        const int tenths = (int)((long)done * 10 / nrows);
+        if (tenths != (int)((long)(done - 1) * 10 / nrows)) {
+            /* this row crossed a tenth; print every tenth not yet printed, in order */
             OMP_PRAGMA(omp critical(progress))
             {
                 while (tenths_printed < tenths) {

@@ -25,7 +25,9 @@ def fmt(x: float) -> str:
 
 
 def make_trace(entries, prefix="TRACE_C:"):
-    return parse_lines([f"{prefix} {k} {' '.join(fmt(v) if not isinstance(v, str) else v for v in vs)}" for k, vs in entries], prefix)
+    """Key lines as C prints them; a str value is printed as is (to make unparsed tokens)."""
+    lines = [f"{prefix} {k} {' '.join(v if isinstance(v, str) else fmt(v) for v in vs)}" for k, vs in entries]
+    return parse_lines(lines, prefix)
 
 
 # --------------------------------------------------------------------------- the numeric rule
@@ -213,7 +215,9 @@ def test_summary_json_shape_and_safety():
     assert s["first_chain_divergence"]["key"] == "omega_pixel"
     assert s["first_chain_divergence"]["ratio"] == 2.0
     factors = {f["key"]: f for f in s["chain"]["factors"]}
-    assert factors["omega_pixel"] == {"key": "omega_pixel", "c": 1.0, "py": 2.0, "ratio": 2.0, "rel_diff": 0.5, "matches": False}
+    assert factors["omega_pixel"] == {
+        "key": "omega_pixel", "c": 1.0, "py": 2.0, "ratio": 2.0, "rel_diff": 0.5, "matches": False
+    }
     assert factors["steps"]["c"] is None
     assert set(s["chain"]["consistency"]) == {"c", "py"}
     assert s["chain"]["consistency"]["c"]["consistent"] is None
@@ -227,6 +231,8 @@ def test_summary_json_without_divergence():
     assert s["missing"] == {"cpu": [], "gpu": []}
 
 
-@pytest.mark.parametrize("x, out", [(None, None), (1.5, 1.5), (math.nan, "nan"), (math.inf, "inf"), (-math.inf, "-inf")])
+@pytest.mark.parametrize(
+    "x, out", [(None, None), (1.5, 1.5), (math.nan, "nan"), (math.inf, "inf"), (-math.inf, "-inf")]
+)
 def test_json_float(x, out):
     assert json_float(x) == out

@@ -166,6 +166,10 @@ def test_constant_and_degenerate_images_give_nan_without_warnings():
         assert math.isnan(n.pearson) and math.isnan(n.ref.total)
         assert (n.ref.max, n.ref.max_slow, n.ref.max_fast) == (1000.0, 3, 3)
         assert n.peaks_ref == 1 and n.peak_distance_pass is True
+        inf = spots((16, 16), [(3, 3)])
+        inf[2, 2] = np.inf
+        i = image_metrics(inf, inf * np.float32(2))
+        assert math.isnan(i.pearson) and i.ref.max == math.inf and math.isnan(i.rmse)
         allnan = np.full((4, 4), np.nan, np.float32)
         a = image_metrics(allnan, allnan)
         assert math.isnan(a.ref.max) and a.peaks_ref == 0

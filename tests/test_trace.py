@@ -236,7 +236,8 @@ def test_missing_file_names_the_path(tmp_path):
 def test_big_log_is_streamed(tmp_path):
     """~50 MB of progress lines around a trace: memory stays small while parsing."""
     path = tmp_path / "big.log"
-    block = "".join(f"  {i % 100}% done, progress meter line padded to look like real output....\n" for i in range(1000))
+    line = "  {}% done, progress meter line padded to look like real output....\n"
+    block = "".join(line.format(i % 100) for i in range(1000))
     n_blocks = 760
     with open(path, "w", newline="") as fh:
         fh.write("minibragg C engine\r\n")

@@ -1,0 +1,331 @@
+"""The PyTorch renderer: a Scene -> a float32 image (and, optionally, one pixel's trace).
+
+Pixels are computed in chunks of whole rows of the ROI, vectorized over every pixel of the
+chunk and every φ step at once; Python loops run only over sub-pixels, the three cell axes and
+φ steps (to add the φ terms in the C engine's order). Memory is bounded by the chunk size, not
+the image size.
+
+Order of operations follows the contract's formulas as written (docs/minibragg.md), so that in
+float64 the two engines differ only by the last-bit differences of libm against torch's sin /
+cos / atan2. Only element-wise torch ops are used in the hot path: they give the same bits for
+a pixel whatever the shape of the chunk it sits in (a matmul would not: BLAS kernels change with
+shape), which is what lets the trace be read out of the very chunk that fills the image.
+
+The trace is recorded from inside that chunk (`_Recorder`): the values printed are the values
+the image was made from. Recording keeps 0-d tensor views only; nothing syncs with the device
+until the image is done.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .scene import CAPTURE_FRACTION, R_E_METERS, R_E_SQR, Scene
+from .vectors import cross, unit
+from .geometry import POLARIZATION_AXIS
+
+# Pixels per chunk: on a CPU, small enough that the ~20 temporaries of one chunk
+# (pixels x φ steps each) stay in cache; on a GPU, large enough to fill it.
+CHUNK_PIXELS = {"cpu": 8192, "cuda": 1 << 20}
+
+TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+NUMPY_DTYPES = {"float32": np.float32, "float64": np.float64}
+
+Tensor = torch.Tensor
+
+
+@dataclass(frozen=True)
+class Rendering:
+    image: Tensor  # (spixels, fpixels) float32 on the device; 0 outside the ROI
+    trace: dict[str, tuple] | None  # the 40 trace keys -> values (Python numbers), in order
+
+
+@dataclass(frozen=True)
+class _Constants:
+    """The Scene's numbers in the working dtype, on the working device."""
+
+    dtype: torch.dtype
+    device: torch.device
+    pix0: tuple[float, float, float]
+    fdet: tuple[float, float, float]
+    sdet: tuple[float, float, float]
+    beam: tuple[float, float, float]
+    sub: float  # sub-pixel size, m
+    pixel: float
+    close_distance: float
+    lambda_m: float
+    oversample: int
+    N: tuple[int, int, int]
+    axes: tuple[tuple[Tensor, Tensor, Tensor], ...]  # axis (a, b, c) -> component -> (nphi, 1)
+    grid: Tensor | None  # flat F grid
+    grid_lo: tuple[int, int, int]
+    grid_hi: tuple[int, int, int]
+    grid_strides: tuple[int, int]  # (nk*nl, nl)
+    grid_offset: int  # flat index of (0, 0, 0)
+    grid_masked: bool  # the grid does not reach every index: check the box per pixel
+    default_F: Tensor  # 0-d
+    steps: int
+    fluence: float
+    polar_K: float
+    nopolar: bool
+    b_in: tuple[float, float, float]  # polarization frame (constant: one source)
+    e_in: tuple[float, float, float]
+
+
+def _constants(scene: Scene, dtype: torch.dtype, device: torch.device) -> _Constants:
+    det = scene.detector
+    # Scalars stay Python floats: torch rounds them to the tensor dtype in each op.
+    axes = tuple(
+        tuple(torch.tensor([[getattr(cell, name)[c]] for cell in scene.cells], dtype=dtype, device=device)
+              for c in range(3))
+        for name in ("a", "b", "c")
+    )
+    grid = scene.grid
+    if grid is not None:
+        nh, nk, nl = grid.shape
+        strides = (nk * nl, nl)
+        offset = -(grid.lo[0] * strides[0] + grid.lo[1] * strides[1] + grid.lo[2])
+        grid_tensor = torch.as_tensor(grid.values, dtype=dtype, device=device)
+        lo, hi, masked = grid.lo, grid.hi, not grid.covers_reach
+    else:
+        strides, offset, grid_tensor, lo, hi, masked = (0, 0), 0, None, (0, 0, 0), (0, 0, 0), False
+    b_in = unit(cross(POLARIZATION_AXIS, det.beam))
+    e_in = unit(cross(det.beam, b_in))
+    return _Constants(
+        dtype=dtype, device=device, pix0=det.pix0, fdet=det.fdet, sdet=det.sdet, beam=det.beam,
+        sub=det.pixel / scene.oversample, pixel=det.pixel, close_distance=det.close_distance,
+        lambda_m=scene.lambda_m, oversample=scene.oversample, N=scene.N, axes=axes,
+        grid=grid_tensor, grid_lo=lo, grid_hi=hi, grid_strides=strides, grid_offset=offset,
+        grid_masked=masked, default_F=torch.tensor(scene.default_F, dtype=dtype, device=device),
+        steps=scene.steps, fluence=scene.fluence, polar_K=scene.polar_K, nopolar=scene.nopolar,
+        b_in=b_in, e_in=e_in,
+    )
+
+
+class _Recorder:
+    """Collects one pixel's intermediate values (0-d tensors) while its chunk is computed."""
+
+    def __init__(self, at: int):
+        self.at = at  # flat index of the traced pixel within its chunk
+        self.values: dict[str, object] = {}
+
+    def put(self, key: str, *tensors: Tensor, phi_step: bool = False) -> None:
+        pick = (lambda t: t[0, self.at]) if phi_step else (lambda t: t[self.at])
+        self.values[key] = tuple(pick(t) if t.dim() > 0 else t for t in tensors)
+
+
+# ---------------------------------------------------------------------------------------------
+# Physics of a chunk. Shapes: per-pixel (npix,), per-pixel-and-step (nphi, npix).
+
+
+def sincg(x: Tensor, n: int) -> Tensor:
+    """sin(N·x)/sin(x), and N where x == 0 (the limit)."""
+    return torch.where(x == 0, float(n), torch.sin(x * n) / torch.sin(x))
+
+
+def _f_cell(k: _Constants, h0: Tensor, k0: Tensor, l0: Tensor) -> Tensor:
+    """F of the nearest reflection: the grid value, default_F outside the grid's box."""
+    if k.grid is None:
+        return k.default_F
+    sh, sk = k.grid_strides
+    # Integer-valued arithmetic in the working dtype is exact here (|index| < 2**24).
+    flat = h0 * sh + k0 * sk + l0 + k.grid_offset
+    index = flat.long().clamp_(0, k.grid.numel() - 1)
+    f = k.grid.take(index)
+    if not k.grid_masked:
+        return f
+    inside = (h0 >= k.grid_lo[0]) & (h0 <= k.grid_hi[0])
+    inside &= (k0 >= k.grid_lo[1]) & (k0 <= k.grid_hi[1])
+    inside &= (l0 >= k.grid_lo[2]) & (l0 <= k.grid_hi[2])
+    return torch.where(inside, f, k.default_F)
+
+
+def _accumulate_steps(k: _Constants, q: tuple[Tensor, Tensor, Tensor], intensity: Tensor,
+                      rec: _Recorder | None) -> None:
+    """intensity += F_cell²·F_latt² for every φ step, in step order (in place)."""
+    fracs, rounded, factors = [], [], []
+    f_latt = None
+    for axis, n in zip(k.axes, k.N):
+        frac = axis[0] * q[0] + axis[1] * q[1] + axis[2] * q[2]  # h = a·q, (nphi, npix)
+        fracs.append(frac)
+        rounded.append(torch.ceil(frac - 0.5))
+        if n > 1:
+            factor = sincg(math.pi * frac, n)
+            f_latt = factor if f_latt is None else f_latt * factor
+        else:
+            factor = None  # F_latt factor is exactly 1
+        factors.append(factor)
+    f_cell = _f_cell(k, *rounded)
+    term = f_cell * f_cell
+    if f_latt is not None:
+        term = term * f_latt * f_latt
+    else:
+        term = term.expand(len(k.axes[0][0]), intensity.numel())
+    for step in range(term.shape[0]):
+        intensity += term[step]
+    if rec is not None:
+        one = torch.ones((), dtype=k.dtype, device=k.device)
+        rec.put("hkl_frac", *fracs, phi_step=True)
+        rec.put("hkl_rounded", *rounded, phi_step=True)
+        for name, factor in zip(("F_latt_a", "F_latt_b", "F_latt_c"), factors):
+            rec.put(name, factor if factor is not None else one, phi_step=True)
+        rec.put("F_latt", f_latt if f_latt is not None else one, phi_step=True)
+        rec.put("F_cell", f_cell, phi_step=f_cell.dim() > 0)
+
+
+def _omega(k: _Constants, r: Tensor) -> Tensor:
+    """Solid angle of the whole pixel seen from the sample: pixel²/R² · close_distance/R."""
+    return (k.pixel * k.pixel) / (r * r) * k.close_distance / r
+
+
+def _polarization(k: _Constants, d: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+    """(cos 2θ, polar) with the Kahn factor K: 0.5·(1 + cos²2θ − K·cos2ψ·sin²2θ)."""
+    b = k.beam
+    cos2t = b[0] * d[0] + b[1] * d[1] + b[2] * d[2]
+    if k.nopolar:
+        return cos2t, torch.ones_like(cos2t)
+    cos2t_sqr = cos2t * cos2t
+    if k.polar_K == 0.0:
+        # K·cos2ψ·sin²2θ is exactly zero: skip ψ (same bits as the full formula).
+        return cos2t, 0.5 * (1.0 + cos2t_sqr)
+    sin2t_sqr = 1.0 - cos2t_sqr
+    along_b = k.b_in[0] * d[0] + k.b_in[1] * d[1] + k.b_in[2] * d[2]
+    along_e = k.e_in[0] * d[0] + k.e_in[1] * d[1] + k.e_in[2] * d[2]
+    psi = -torch.atan2(along_b, along_e)
+    return cos2t, 0.5 * (1.0 + cos2t_sqr - k.polar_K * torch.cos(2.0 * psi) * sin2t_sqr)
+
+
+def render_chunk(k: _Constants, rows: Tensor, cols: Tensor, rec: _Recorder | None = None) -> Tensor:
+    """I_pixel_final (working dtype) for the pixels rows x cols (slow x fast indices, given in
+    the working dtype), flattened row-major."""
+    n = k.oversample
+    intensity = torch.zeros(rows.numel() * cols.numel(), dtype=k.dtype, device=k.device)
+    for v in range(n):
+        s_det = k.sub * (rows * n + (v + 0.5))
+        for u in range(n):
+            f_det = k.sub * (cols * n + (u + 0.5))
+            pos = tuple(((k.pix0[c] + f_det * k.fdet[c]).unsqueeze(0)
+                         + (s_det * k.sdet[c]).unsqueeze(1)).reshape(-1) for c in range(3))
+            r = torch.sqrt(pos[0] * pos[0] + pos[1] * pos[1] + pos[2] * pos[2])
+            d = (pos[0] / r, pos[1] / r, pos[2] / r)
+            q = tuple((d[c] - k.beam[c]) / k.lambda_m for c in range(3))
+            first = rec if (u == 0 and v == 0) else None
+            if first is not None:
+                first.put("pixel_pos_meters", *pos)
+                first.put("R_distance_meters", r)
+                first.put("omega_pixel_sr", _omega(k, r))
+                first.put("obliquity_factor", k.close_distance / r)
+                first.put("diffracted_vec", *d)
+                first.put("scattering_vec_A_inv", *q)
+            _accumulate_steps(k, q, intensity, first)  # type: ignore[arg-type]
+    # After the loops: the LAST sub-pixel's ω and polarization (contract).
+    omega = _omega(k, r)
+    cos2t, polar = _polarization(k, d)
+    final = intensity / k.steps * R_E_SQR * k.fluence * CAPTURE_FRACTION * polar * omega
+    if rec is not None:
+        rec.put("I_before_scaling", intensity)
+        rec.put("polar", polar)
+        rec.put("omega_pixel", omega)
+        rec.put("cos_2theta", cos2t)
+        rec.put("I_pixel_final", final)
+    return final
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def render(scene: Scene, dtype: str = "float32", device: str = "cpu",
+           chunk_pixels: int | None = None) -> Rendering:
+    """The float32 image of the Scene's ROI (zeros elsewhere) and, if asked, its traced pixel."""
+    tdtype = TORCH_DTYPES[dtype]
+    tdevice = torch.device(device)
+    k = _constants(scene, tdtype, tdevice)
+    det = scene.detector
+    xmin, xmax, ymin, ymax = scene.roi
+    ncols = xmax - xmin + 1
+    per_chunk = chunk_pixels or CHUNK_PIXELS.get(tdevice.type, CHUNK_PIXELS["cpu"])
+    rows_per_chunk = max(1, per_chunk // ncols)
+
+    image = torch.zeros((det.spixels, det.fpixels), dtype=torch.float32, device=tdevice)
+    cols = torch.arange(xmin, xmax + 1, dtype=tdtype, device=tdevice)
+    traced = scene.trace_pixel
+    traced_in_roi = traced is not None and ymin <= traced[0] <= ymax and xmin <= traced[1] <= xmax
+    recorder = None
+    for row0 in range(ymin, ymax + 1, rows_per_chunk):
+        row1 = min(row0 + rows_per_chunk, ymax + 1)
+        rows = torch.arange(row0, row1, dtype=tdtype, device=tdevice)
+        rec = None
+        if traced_in_roi and row0 <= traced[0] < row1:  # type: ignore[index]
+            rec = recorder = _Recorder((traced[0] - row0) * ncols + (traced[1] - xmin))  # type: ignore[index]
+        values = render_chunk(k, rows, cols, rec)
+        image[row0:row1, xmin:xmax + 1] = values.view(row1 - row0, ncols)
+    if traced is not None and not traced_in_roi:
+        # Not part of the image: the same code on a one-pixel chunk; the image keeps its 0.
+        recorder = _Recorder(0)
+        render_chunk(k, torch.tensor([float(traced[0])], dtype=tdtype, device=tdevice),
+                     torch.tensor([float(traced[1])], dtype=tdtype, device=tdevice), recorder)
+    trace = None
+    if recorder is not None:
+        trace = _trace_values(scene, dtype, recorder, image[traced[0], traced[1]])  # type: ignore[index]
+    return Rendering(image=image, trace=trace)
+
+
+def _trace_values(scene: Scene, dtype: str, rec: _Recorder, stored: Tensor) -> dict[str, tuple]:
+    """All 40 keys, in the order of facts §5, as Python numbers. Constants are shown as the
+    working dtype holds them (a float32 value converted to double in float32 mode)."""
+    cast = NUMPY_DTYPES[dtype]
+
+    def const(*values: float) -> tuple:
+        return tuple(float(cast(v)) for v in values)
+
+    def got(key: str) -> tuple:
+        return tuple(float(t) for t in rec.values[key])  # type: ignore[arg-type]
+
+    det = scene.detector
+    first = scene.cells[0]
+    return {
+        "pix0_vector_meters": const(*det.pix0),
+        "fdet_vec": const(*det.fdet),
+        "sdet_vec": const(*det.sdet),
+        "pixel_pos_meters": got("pixel_pos_meters"),
+        "R_distance_meters": got("R_distance_meters"),
+        "omega_pixel_sr": got("omega_pixel_sr"),
+        "close_distance_meters": const(det.close_distance),
+        "obliquity_factor": got("obliquity_factor"),
+        "diffracted_vec": got("diffracted_vec"),
+        "incident_vec": const(*det.beam),
+        "lambda_meters": const(scene.lambda_m),
+        "lambda_angstroms": const(scene.lambda_m * 1e10),
+        "scattering_vec_A_inv": got("scattering_vec_A_inv"),
+        "rot_a_angstroms": const(*(x * 1e10 for x in first.a)),
+        "rot_b_angstroms": const(*(x * 1e10 for x in first.b)),
+        "rot_c_angstroms": const(*(x * 1e10 for x in first.c)),
+        "rot_a_star_A_inv": const(*first.a_star),
+        "rot_b_star_A_inv": const(*first.b_star),
+        "rot_c_star_A_inv": const(*first.c_star),
+        "hkl_frac": got("hkl_frac"),
+        "hkl_rounded": tuple(int(v) for v in got("hkl_rounded")),
+        "F_latt_a": got("F_latt_a"),
+        "F_latt_b": got("F_latt_b"),
+        "F_latt_c": got("F_latt_c"),
+        "F_latt": got("F_latt"),
+        "F_cell": got("F_cell"),
+        "I_before_scaling": got("I_before_scaling"),
+        "r_e_meters": const(R_E_METERS),
+        "r_e_sqr": const(R_E_SQR),
+        "fluence_photons_per_m2": const(scene.fluence),
+        "steps": (scene.steps,),
+        "oversample_thick": (0,),
+        "oversample_polar": (0,),
+        "oversample_omega": (0,),
+        "capture_fraction": const(CAPTURE_FRACTION),
+        "polar": got("polar"),
+        "omega_pixel": got("omega_pixel"),
+        "cos_2theta": got("cos_2theta"),
+        "I_pixel_final": got("I_pixel_final"),
+        "floatimage_accumulated": (float(stored),),
+    }
