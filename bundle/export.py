@@ -66,9 +66,11 @@ def chain_markdown(manifest: Mapping[str, Any]) -> str:
     if factors:
         out += [f"| factor | {ref} | {cand} | {rl} | agrees |", "|---|---|---|---|---|"]
         for f in factors:
-            agrees = "no" if _factor_differs(f, ref, cand, manifest) else "yes"
+            differs = _factor_differs(f, ref, cand, manifest)
+            # all the digits a differing ratio needs; a ratio within tolerance prints as 1
+            r = _ratio(f.get("ratio")) if differs else _num(f.get("ratio"))
             out.append(
-                f"| {f.get('key')} | {_full(f.get(ref))} | {_full(f.get(cand))} | {_ratio(f.get('ratio'))} | {agrees} |"
+                f"| {f.get('key')} | {_full(f.get(ref))} | {_full(f.get(cand))} | {r} | {'no' if differs else 'yes'} |"
             )
     else:
         out.append("No chain factors were recorded (neither trace printed the chain keys).")
@@ -94,7 +96,8 @@ def chain_markdown(manifest: Mapping[str, Any]) -> str:
             c = consistency[e] if isinstance(consistency[e], dict) else {}
             ok = c.get("consistent")
             word = "yes" if ok is True else ("**NO**" if ok is False else "not checkable")
-            out.append(f"| {e} | {_full(c.get('product'))} | {_full(c.get('final'))} | {_ratio(c.get('ratio'))} | {word} |")
+            r = _num(c.get("ratio")) if ok is True else _ratio(c.get("ratio"))
+            out.append(f"| {e} | {_full(c.get('product'))} | {_full(c.get('final'))} | {r} | {word} |")
             if ok is False:
                 notes.append(
                     f"- {e} prints an I_pixel_final its own factors do not compose to "

@@ -394,7 +394,10 @@ def attempt_entry(manifest: Mapping[str, Any], attempt_no: int, date: str, owner
 
     # ---- Metrics
     m: list[str] = []
-    if fd:
+    if fd and (fd.get(ref) is None or fd.get(cand) is None):
+        side, other = (cand, ref) if fd.get(cand) is None else (ref, cand)
+        m.append(f"first divergence {_key_label(fd)}: missing on {side} ({_label(other)}={_num(fd.get(other), 15)})")
+    elif fd:
         a, b = _pair(fd.get(ref), fd.get(cand))
         rel = fd.get("rel_diff")
         m.append(
@@ -410,7 +413,7 @@ def attempt_entry(manifest: Mapping[str, Any], attempt_no: int, date: str, owner
     if both:
         m.append(f"chain {ratio_label}: " + ", ".join(f"{f.get('key')}={_ratio(f.get('ratio'))}" for f in both))
     for side in (ref, cand):
-        gone = [str(f.get("key")) for f in differing if f.get(side) is None]
+        gone = [str(f.get("key")) for f in factors if f.get(side) is None]
         if gone:
             m.append(f"chain factors missing on {side}: {_keylist(gone)}")
     chain_tail = []
@@ -469,9 +472,11 @@ def attempt_entry(manifest: Mapping[str, Any], attempt_no: int, date: str, owner
     fcd_key = fcd.get("key") if isinstance(fcd, dict) else fcd
     if fcd_key:
         r = fcd.get("ratio") if isinstance(fcd, dict) else None
-        obs.append(
-            f"first normalization-chain factor to differ: {fcd_key}" + (f" ({ratio_label}={_ratio(r)})" if r is not None else "")
-        )
+        if isinstance(fcd, dict) and (fcd.get(ref) is None or fcd.get(cand) is None):
+            how = f" (missing on {cand if fcd.get(cand) is None else ref})"
+        else:
+            how = f" ({ratio_label}={_ratio(r)})" if r is not None else ""
+        obs.append(f"first normalization-chain factor to differ: {fcd_key}{how}")
     por = chain.get("product_of_ratios")
     rel = _rel(por, final_ratio)
     if rel is not None and rel > 1e-6:

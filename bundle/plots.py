@@ -25,6 +25,8 @@ from matplotlib import colormaps  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.colors import LogNorm, Normalize  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import LogLocator, NullLocator  # noqa: E402
 
 from bundle.records import CaptureResult, ComparisonRow  # noqa: E402
 
@@ -117,56 +119,89 @@ def bar_chart_data(result: CaptureResult) -> BarChartData | None:
                         math.log10(1.0 + common))
 
 
+def _block(shape: tuple[int, int], max_side: int) -> int:
+    return max(1, math.ceil(max(shape) / max_side))
+
+
 def pool_max(image: np.ndarray, max_side: int = DISPLAY_MAX) -> tuple[np.ndarray, int]:
-    """Block max-pool for display (NaN-ignoring); returns (pooled copy, block size)."""
-    h, w = image.shape
-    f = max(1, math.ceil(max(h, w) / max_side))
+    """Block max-pool for display (NaN-ignoring); returns (pooled copy, block size f).
+
+    Blocks are f × f with f = ceil(longest side / max_side); the last row/column of blocks may
+    be partial. The input is never modified.
+    """
+    a = np.asarray(image)
+    if not np.issubdtype(a.dtype, np.floating):
+        a = a.astype(np.float32)
+    h, w = a.shape
+    f = _block(a.shape, max_side)
     if f == 1:
-        return np.array(image, dtype=np.float64, copy=True), 1
+        return a.copy(), 1
     ph, pw = math.ceil(h / f) * f, math.ceil(w / f) * f
-    pad = np.full((ph, pw), np.nan, dtype=np.float64)
-    pad[:h, :w] = image
-    blocks = pad.reshape(ph // f, f, pw // f, f)
-    out = np.fmax.reduce(np.fmax.reduce(blocks, axis=3), axis=1)
-    return out, f
+    if (ph, pw) != (h, w):
+        a = np.pad(a, ((0, ph - h), (0, pw - w)), constant_values=np.nan)
+    blocks = a.reshape(ph // f, f, pw // f, f)
+    return np.fmax.reduce(np.fmax.reduce(blocks, axis=3), axis=1), f
 
 
-def pool_extreme(values: np.ndarray, max_side: int = DISPLAY_MAX) -> np.ndarray:
-    """Block pooling that keeps, per block, the value of largest magnitude (sign kept); NaN
-    where the whole block is NaN."""
-    h, w = values.shape
-    f = max(1, math.ceil(max(h, w) / max_side))
-    if f == 1:
-        return np.array(values, dtype=np.float64, copy=True)
-    ph, pw = math.ceil(h / f) * f, math.ceil(w / f) * f
-    pad = np.full((ph, pw), np.nan, dtype=np.float64)
-    pad[:h, :w] = values
-    blocks = pad.reshape(ph // f, f, pw // f, f).transpose(0, 2, 1, 3).reshape(ph // f, pw // f,
-                                                                               f * f)
-    mag = np.where(np.isnan(blocks), -1.0, np.abs(blocks))
-    idx = mag.argmax(axis=2)
-    return np.take_along_axis(blocks, idx[..., None], axis=2)[..., 0]
+def bright_mask(ref: np.ndarray, cand: np.ndarray, fraction: float = BRIGHT_FRACTION
+                ) -> np.ndarray:
+    """Pixels where either image is >= ``fraction`` of its own (finite) maximum."""
+    bright = np.zeros(np.shape(ref), dtype=bool)
+    for img in (ref, cand):
+        if not np.size(img):
+            continue
+        top = float(np.nanmax(img))
+        if not math.isfinite(top):  # an inf pixel: scale to the largest finite one
+            top = float(np.nanmax(np.where(np.isfinite(img), img, np.nan)))
+        if top > 0:
+            bright |= img >= top * fraction
+    return bright
+
+
+def _log_ratio_at(r: np.ndarray, c: np.ndarray) -> np.ndarray:
+    r = r.astype(np.float64)
+    c = c.astype(np.float64)
+    out = np.full(r.shape, np.nan)
+    both = (r > 0) & (c > 0)
+    out[both] = np.log10(c[both] / r[both])
+    out[(r <= 0) & (c > 0)] = np.inf
+    out[(c <= 0) & (r > 0)] = -np.inf
+    return out
 
 
 def log_ratio(ref: np.ndarray, cand: np.ndarray, fraction: float = BRIGHT_FRACTION) -> np.ndarray:
-    """log10(cand/ref) where either image is bright (>= fraction of its own max), NaN elsewhere.
-
-    Where one side is bright and the other is <= 0 the ratio is ±inf (kept: the plot clips it).
-    """
-    ref = np.asarray(ref, dtype=np.float64)
-    cand = np.asarray(cand, dtype=np.float64)
-    bright = np.zeros(ref.shape, dtype=bool)
-    for img in (ref, cand):
-        finite = img[np.isfinite(img)]
-        top = finite.max() if finite.size else 0.0
-        if top > 0:
-            bright |= img >= top * fraction
-    out = np.full(ref.shape, np.nan)
-    both = bright & (ref > 0) & (cand > 0)
-    out[both] = np.log10(cand[both] / ref[both])
-    out[bright & (ref <= 0) & (cand > 0)] = np.inf
-    out[bright & (cand <= 0) & (ref > 0)] = -np.inf
+    """log10(cand/ref) at full resolution where either image is bright (>= fraction of its own
+    max), NaN elsewhere; ±inf where one side is bright and the other <= 0."""
+    bright = bright_mask(ref, cand, fraction)
+    out = np.full(np.shape(ref), np.nan)
+    idx = np.flatnonzero(bright)
+    out.flat[idx] = _log_ratio_at(np.asarray(ref).ravel()[idx], np.asarray(cand).ravel()[idx])
     return out
+
+
+def pooled_log_ratio(ref: np.ndarray, cand: np.ndarray, max_side: int = DISPLAY_MAX,
+                     fraction: float = BRIGHT_FRACTION) -> tuple[np.ndarray, np.ndarray, int]:
+    """log10(cand/ref) over the bright pixels, pooled for display: each f × f block shows the
+    value of largest magnitude among its bright pixels (sign kept), NaN where it has none.
+
+    Returns (pooled map, the bright pixels' full-resolution values, f). Only the bright pixels
+    are touched, so a full detector costs a few mask passes.
+    """
+    h, w = np.shape(ref)
+    f = _block((h, w), max_side)
+    idx = np.flatnonzero(bright_mask(ref, cand, fraction))
+    vals = _log_ratio_at(np.asarray(ref).ravel()[idx], np.asarray(cand).ravel()[idx])
+    bh, bw = math.ceil(h / f), math.ceil(w / f)
+    pooled = np.full((bh, bw), np.nan)
+    if idx.size:
+        ys, xs = np.divmod(idx, w)
+        block = (ys // f) * bw + xs // f
+        mag = np.where(np.isnan(vals), -1.0, np.abs(vals))
+        order = np.lexsort((mag, block))  # by block, then by magnitude: the last one wins
+        b_sorted = block[order]
+        last = np.flatnonzero(np.append(b_sorted[1:] != b_sorted[:-1], True))
+        pooled.flat[b_sorted[last]] = vals[order][last]
+    return pooled, vals, f
 
 
 def _as_image(a: np.ndarray, result: CaptureResult) -> np.ndarray:
@@ -218,7 +253,8 @@ def plot_images(ref_name: str, ref: np.ndarray, cand_name: str, cand: np.ndarray
     cmap = colormaps["inferno"].copy()
     cmap.set_bad("#000000")
     cmap.set_under("#000000")
-    fig = Figure(figsize=(13, 6.2))
+    fig = Figure(figsize=(12.5, 6.0))
+    fig.subplots_adjust(left=0.06, right=0.9, top=0.88, bottom=0.09, wspace=0.1)
     axes = fig.subplots(1, 2, sharex=True, sharey=True)
     im = None
     for ax, name, img, full, role in ((axes[0], ref_name, pr, ref, "reference"),
@@ -232,7 +268,7 @@ def plot_images(ref_name: str, ref: np.ndarray, cand_name: str, cand: np.ndarray
         ax.set_xlabel("fast pixel")
         _mark_pixel(ax, pixel)
     axes[0].set_ylabel("slow pixel")
-    cb = fig.colorbar(im, ax=list(axes), shrink=0.85, pad=0.02)
+    cb = fig.colorbar(im, cax=fig.add_axes((0.915, 0.15, 0.012, 0.66)))
     cb.set_label("intensity (shared log scale; black ≤ 0 or below scale)")
     pooled = f"; display max-pooled {f}×{f}" if f > 1 else ""
     fig.suptitle(f"{ref_name} vs {cand_name}: {ref.shape[0]} slow × {ref.shape[1]} fast"
@@ -243,21 +279,21 @@ def plot_images(ref_name: str, ref: np.ndarray, cand_name: str, cand: np.ndarray
 def plot_log_ratio(ref_name: str, ref: np.ndarray, cand_name: str, cand: np.ndarray,
                    pixel: tuple[int, int] | None, path: Path) -> None:
     """log10(cand/ref) over the bright pixels, symmetric diverging scale, dim pixels grey."""
-    lr = log_ratio(ref, cand)
-    shown = pool_extreme(lr)
-    finite = np.abs(shown[np.isfinite(shown)])
+    shown, vals, f = pooled_log_ratio(ref, cand)
+    finite = np.abs(vals[np.isfinite(vals)])
     lim = float(np.percentile(finite, 99.5)) if finite.size else 0.0
-    if not finite.size or lim <= 0:
+    if lim <= 0:
         lim = max(float(finite.max()) if finite.size else 0.0, 1e-6)
     shown = np.clip(shown, -lim, lim)  # ±inf (one side 0) land on the ends of the scale
     cmap = colormaps["RdBu_r"].copy()
-    cmap.set_bad("#d9d9d9")
+    cmap.set_bad("#a6a6a6")
     fig = Figure(figsize=(8.2, 7))
+    fig.subplots_adjust(left=0.1, right=0.86, top=0.9, bottom=0.08)
     ax = fig.subplots()
-    im = ax.imshow(shown, cmap=cmap, norm=Normalize(-lim, lim), extent=_extent(lr.shape),
+    im = ax.imshow(shown, cmap=cmap, norm=Normalize(-lim, lim), extent=_extent(ref.shape),
                    interpolation="nearest", origin="upper")
-    n_bright = int(np.count_nonzero(~np.isnan(lr)))
-    fin = lr[np.isfinite(lr)]
+    n_bright = int(vals.size)
+    fin = vals[np.isfinite(vals)]
     med = float(np.median(fin)) if fin.size else math.nan
     ax.set_title(f"log10({cand_name}/{ref_name}) where either is bright (≥ {BRIGHT_FRACTION:g} "
                  f"of its max)\n{n_bright} bright pixels, median {med:.3g} "
@@ -266,7 +302,7 @@ def plot_log_ratio(ref_name: str, ref: np.ndarray, cand_name: str, cand: np.ndar
     ax.set_xlabel("fast pixel")
     ax.set_ylabel("slow pixel")
     _mark_pixel(ax, pixel, color="black")
-    cb = fig.colorbar(im, ax=ax, shrink=0.85, pad=0.02)
+    cb = fig.colorbar(im, cax=fig.add_axes((0.88, 0.14, 0.018, 0.7)))
     cb.set_label(f"log10({cand_name}/{ref_name})  (red: {cand_name} brighter)")
     _save(fig, path)
 
@@ -276,7 +312,7 @@ def plot_key_ratios(data: BarChartData, ref_name: str, cand_name: str, path: Pat
     n = len(data.keys)
     finite = [v for v in data.values if math.isfinite(v) and v > 0]
     floor = 1e-17  # below the double-precision resolution of a ratio: "identical"
-    top = max(finite + [data.tolerance * 10, 1e-6]) * 30
+    top = max(finite + [data.tolerance * 10, 1e-6]) * 1e4  # headroom for labels and legend
     heights, colors, hatches = [], [], []
     for i, (v, bad) in enumerate(zip(data.values, data.diverges)):
         if math.isnan(v):
@@ -287,7 +323,9 @@ def plot_key_ratios(data: BarChartData, ref_name: str, cand_name: str, path: Pat
         heights.append(top / 3 if math.isinf(v) else max(v, floor))
         colors.append(C_FIRST if i == data.highlighted_index else C_BAD if bad else C_OK)
         hatches.append("xx" if math.isinf(v) else "")
-    fig = Figure(figsize=(max(10.0, 0.22 * n + 2.5), 5.6))
+    width = min(max(10.0, 0.22 * n + 2.5), 40.0)
+    fig = Figure(figsize=(width, 6.2))
+    fig.subplots_adjust(left=0.75 / width, right=1 - 0.2 / width, top=0.84, bottom=0.3)
     ax = fig.subplots()
     x = np.arange(n)
     bars = ax.bar(x, heights, color=colors, width=0.75, bottom=floor / 10)
@@ -297,10 +335,12 @@ def plot_key_ratios(data: BarChartData, ref_name: str, cand_name: str, path: Pat
             b.set_edgecolor("white")
     ax.set_yscale("log")
     ax.set_ylim(floor / 10, top)
+    ax.yaxis.set_major_locator(LogLocator(base=10.0, numticks=12))
+    ax.yaxis.set_minor_locator(NullLocator())
     ax.axhline(data.tolerance, color="black", linestyle="--", linewidth=1)
-    ax.text(n - 0.5, data.tolerance * 1.4,
-            f"tolerance log10(1+rtol) = {data.tolerance:.2g}", ha="right", va="bottom",
-            fontsize=8)
+    ax.text(-0.4, data.tolerance * 1.6,
+            f"tolerance: log10(1 + rtol) = {data.tolerance:.2g}", ha="left", va="bottom",
+            fontsize=8, bbox=dict(fc="white", ec="none", alpha=0.8, pad=1))
     for i, tol in enumerate(data.tolerances):
         if not math.isclose(tol, data.tolerance):
             ax.plot([i - 0.4, i + 0.4], [tol, tol], color="black", linewidth=1.5)
@@ -316,15 +356,15 @@ def plot_key_ratios(data: BarChartData, ref_name: str, cand_name: str, path: Pat
         ax.get_xticklabels()[i].set_color(C_FIRST)
         ax.get_xticklabels()[i].set_fontweight("bold")
         ax.annotate(f"first divergence: {key}\n|log10 ratio| = {vtxt}", (i, heights[i]),
-                    xytext=(0, 14), textcoords="offset points", ha="center", va="bottom",
+                    xytext=(0, 18), textcoords="offset points",
+                    ha="right" if i > n / 2 else "left", va="bottom",
                     fontsize=9, color=C_FIRST, fontweight="bold",
                     arrowprops=dict(arrowstyle="-|>", color=C_FIRST))
-        ax.set_title(f"Per-key |log10({cand_name}/{ref_name})| in pipeline order — "
-                     f"first divergence: {key}", fontsize=11)
+        title = f"first divergence: {key}"
     else:
-        ax.set_title(f"Per-key |log10({cand_name}/{ref_name})| in pipeline order — "
-                     "no divergence", fontsize=11)
-    from matplotlib.patches import Patch
+        title = "no divergence"
+    fig.suptitle(f"Per-key |log10({cand_name}/{ref_name})| in pipeline order — {title}",
+                 fontsize=11, y=0.985)
     handles = [Patch(color=C_OK, label="within tolerance (bar at floor = identical)"),
                Patch(color=C_BAD, label="beyond tolerance"),
                Patch(color=C_FIRST, label="first divergence"),
@@ -332,8 +372,8 @@ def plot_key_ratios(data: BarChartData, ref_name: str, cand_name: str, path: Pat
                      label="missing / unparsed on a side"),
                Patch(facecolor=C_BAD, hatch="xx", edgecolor="white",
                      label="one side 0 or sign flip (∞)")]
-    ax.legend(handles=handles, fontsize=7, loc="upper left", ncol=3, framealpha=0.9)
-    fig.subplots_adjust(bottom=0.32, left=0.07, right=0.99, top=0.92)
+    fig.legend(handles=handles, fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, 0.94),
+               ncol=5, frameon=False)
     _save(fig, path)
 
 

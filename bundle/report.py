@@ -153,8 +153,13 @@ def _first_divergence(result: CaptureResult) -> list[str]:
                        + "; ".join(f"{e} lacks {', '.join(ks)}" for e, ks in missing.items()) + ".")
         return out
     width = _widths(cmp.rows).get((fd.key, fd.occurrence), 1)
-    out.append(f"`{key_label(fd, width)}` (key `{fd.key}`, component {fd.component}, "
-               f"occurrence {fd.occurrence}, trace position {fd.position}): {fd.status}")
+    where = []
+    if width > 1:
+        where.append(f"component {fd.component} of {width}")
+    if fd.occurrence:
+        where.append(f"occurrence {fd.occurrence + 1} of the key")
+    where.append(f"trace position {fd.position}")
+    out.append(f"`{key_label(fd, width)}` ({', '.join(where)}): {fd.status}")
     out.append("")
     out += table(["", "value"], [
         (ref, fmt_value(fd.ref)),
@@ -262,11 +267,12 @@ def _keys(result: CaptureResult) -> list[str]:
     rows = []
     ordered = sorted(cmp.rows, key=lambda r: (r.position, r.occurrence, r.component))
     for r in ordered:
-        label = f"`{key_label(r, widths[(r.key, r.occurrence)])}`"
+        width = widths[(r.key, r.occurrence)]
+        label = f"`{key_label(r, 1)}`"
         if fd is not None and (r.key, r.occurrence, r.component) == (fd.key, fd.occurrence,
                                                                        fd.component):
             label = f"**{label}** ◀ first"
-        rows.append((label, r.component, fmt_value(r.ref), fmt_value(r.cand),
+        rows.append((label, r.component if width > 1 else "", fmt_value(r.ref), fmt_value(r.cand),
                      fmt_short(r.abs_diff), fmt_short(r.rel_diff, 3), fmt_short(r.ratio, 8),
                      _status_mark(r, ref, cand)))
     out += table(["key", "component", ref, cand, "abs diff", "rel diff", f"{cand}/{ref}",

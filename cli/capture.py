@@ -6,15 +6,9 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 
-from bundle.capture import CaptureOptions, capture as run_capture, plan_capture
 from bundle.errors import UserError
-from bundle.manifest import result_json
-from bundle.plan import describe
-from bundle.spec import load_spec, with_engine_option
-from bundle.target import load_target
-from cli.output import RESULT_EXIT, print_json
+from cli.output import RESULT_EXIT, print_json, stdout_console
 from cli.progress import Progress
 
 
@@ -54,6 +48,14 @@ def capture(
 
     Exit status: 0 parity, 1 divergence or incomplete trace, 2 error.
     """
+    # The library is imported here, not at module level, so `--help` and the light commands
+    # start without loading matplotlib and rocrate.
+    from bundle.capture import CaptureOptions, capture as run_capture, plan_capture
+    from bundle.manifest import result_json
+    from bundle.plan import describe
+    from bundle.spec import load_spec, with_engine_option
+    from bundle.target import load_target
+
     if in_container and native:
         raise UserError("--in-container and --native exclude each other")
     if c_only and py_only:
@@ -113,11 +115,12 @@ def _finish(summary: dict, json_out: bool, quiet: bool, timeout: float | None) -
     if json_out:
         print_json(summary)
     elif not quiet:
-        from cli.render import verdict_line
+        from cli.render import summary_renderables
 
-        console = Console()
-        console.print(verdict_line(summary))
-        console.print(f"bundle: {summary.get('bundle')}")
+        console = stdout_console()
+        for renderable in summary_renderables({"result": summary}):
+            console.print(renderable)
+        console.print(f"bundle: {summary.get('bundle')}  verdict: {summary['verdict']}")
     timed_out = [c for c in summary.get("failed_commands", []) if c.get("timed_out")]
     if timed_out:
         # A timeout is the user's limit being hit: an error (exit 2), though the partial bundle

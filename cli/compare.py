@@ -6,10 +6,8 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 
-from bundle.offline import compare_logs, write_comparison
-from cli.output import RESULT_EXIT, print_json
+from cli.output import RESULT_EXIT, print_json, stdout_console
 
 
 def compare(
@@ -26,6 +24,8 @@ def compare(
 
     Exit status: 0 parity, 1 divergence, 2 error.
     """
+    from bundle.offline import compare_logs, write_comparison
+
     outcome = compare_logs(c_log, py_log, rtol=rtol, atol=atol, ref_prefix=c_prefix,
                            cand_prefix=py_prefix)
     if out is not None:
@@ -34,9 +34,9 @@ def compare(
     if json_out:
         print_json(outcome.summary)
     else:
-        from cli.render import comparison_renderables
+        from cli.render import summary_renderables
 
-        console = Console()
-        for renderable in comparison_renderables(outcome.summary):
+        console = stdout_console()
+        for renderable in summary_renderables({"result": outcome.summary}):
             console.print(renderable)
     raise typer.Exit(RESULT_EXIT[outcome.summary["verdict"]])

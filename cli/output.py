@@ -11,3 +11,11 @@ RESULT_EXIT = {"parity": 0, "divergence": 1, "incomplete": 1}
 def print_json(data: dict) -> None:
     sys.stdout.write(json.dumps(data, indent=2, allow_nan=False) + "\n")
     sys.stdout.flush()
+
+
+def stdout_console():
+    """A rich Console for stdout; piped output is not cut to 80 columns, since a truncated key
+    name would hide the evidence."""
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=200)

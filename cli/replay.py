@@ -7,7 +7,6 @@ from typing import Optional
 
 import typer
 
-from bundle.replay import replay_bundle
 from cli.output import print_json
 from cli.progress import Progress
 
@@ -27,6 +26,8 @@ def replay(
 
     Exit status: 0 reproduced, 1 not reproduced, 2 error.
     """
+    from bundle.replay import replay_bundle
+
     progress = Progress(quiet=quiet or json_out)
     try:
         outcome = replay_bundle(source, repo=repo, bundles=bundles, trust=trust, timeout=timeout,
@@ -36,10 +37,27 @@ def replay(
     if json_out:
         print_json(outcome.summary)
     elif not quiet:
-        from cli.render import replay_renderables
-        from rich.console import Console
-
-        console = Console()
-        for r in replay_renderables(outcome.summary):
-            console.print(r)
+        _render(outcome.summary)
     raise typer.Exit(0 if outcome.summary["reproduced"] else 1)
+
+
+def _render(summary: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    styles = {"identical": "green", "within tolerance": "green", "differs": "bold red"}
+    table = Table(title=f"replay of {summary['replay_of']}", title_justify="left")
+    for col in ("engine", "output", "verdict", "detail"):
+        table.add_column(col)
+    for o in summary["outputs"]:
+        detail = o.get("detail", "")
+        if o.get("first_divergence"):
+            fd = o["first_divergence"]
+            detail = (f"first key that moved: {fd['key']}[{fd['component']}] "
+                      f"{fd.get('original')} -> {fd.get('replay')}")
+        table.add_row(o["engine"], o["output"],
+                      f"[{styles.get(o['verdict'], '')}]{o['verdict']}[/]", detail)
+    console = Console()
+    console.print(table)
+    word = "[green]REPRODUCED[/]" if summary["reproduced"] else "[bold red]NOT REPRODUCED[/]"
+    console.print(f"{word}  new bundle: {summary['bundle']}")

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
 from bundle.schema import load_manifest
-from cli.output import print_json
+from cli.output import print_json, stdout_console
 
 
 def show(
@@ -22,6 +21,6 @@ def show(
         return
     from cli.render import summary_renderables
 
-    console = Console()
+    console = stdout_console()
     for renderable in summary_renderables(manifest):
         console.print(renderable)

@@ -717,7 +717,7 @@ struct sim {
     struct hkl_grid hkl;
 };
 
-/* The trace record of one pixel: which sub-pixel / phi step each value is from is in the contract. */
+/* The trace record of one pixel (which sub-pixel / phi step each value is from: the contract). */
 struct pixel_trace {
     double pos[3], R, omega_first, obliquity, diffracted[3], q[3];
     double hkl_frac[3];

@@ -321,3 +321,23 @@ def make_bundle(root: Path, **overrides: Any) -> Path:
     manifest["files"] = [digest(rel) for rel in files if rel != "manifest.json"]
     (bdir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return bdir
+
+
+def refresh_files(bundle_dir: Path) -> dict[str, Any]:
+    """Re-list every file under ``bundle_dir`` (sizes and sha256, streamed) in its manifest.json;
+    for bundles whose files were added or replaced after ``make_bundle`` (the verify bench)."""
+    bdir = Path(bundle_dir)
+    manifest = json.loads((bdir / "manifest.json").read_text(encoding="utf-8"))
+    files = []
+    for p in sorted(bdir.rglob("*")):
+        rel = p.relative_to(bdir).as_posix()
+        if not p.is_file() or rel == "manifest.json":
+            continue
+        h = hashlib.sha256()
+        with open(p, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        files.append({"path": rel, "size": p.stat().st_size, "sha256": h.hexdigest()})
+    manifest["files"] = files
+    (bdir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return manifest

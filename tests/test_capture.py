@@ -108,8 +108,8 @@ def test_capture_parity_json_and_bundle(repo, tmp_path):
     assert manifest["target"]["repo_commit"] and manifest["target"]["repo_dirty"] is True
     assert manifest["environment"]["versions"]["gcc"]
     table = pq.read_table(bundle / "comparison.parquet").to_pylist()
-    assert len(table) == 16 and all(r["match"] for r in table)
-    assert pq.read_table(bundle / "traces.parquet").num_rows == 32
+    assert len(table) == 14 and all(r["match"] for r in table)
+    assert pq.read_table(bundle / "traces.parquet").num_rows == 28
 
 
 def test_secret_env_is_never_recorded(repo, tmp_path):

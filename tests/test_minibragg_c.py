@@ -115,12 +115,12 @@ def hkl30(tmp_path_factory) -> Path:
     return path
 
 
-# ------------------------------------------------------------------------ a NumPy model of the contract
+# ------------------------------------------------------------------- a NumPy model of the contract
 
 
 def _unit(v):
     v = np.asarray(v, dtype=float)
-    return v / np.sqrt(v[..., 0] * v[..., 0] + v[..., 1] * v[..., 1] + v[..., 2] * v[..., 2])[..., None]
+    return v / np.sqrt(_dot(v, v))[..., None]
 
 
 def _dot(u, v):
@@ -133,7 +133,7 @@ def _rodrigues(v, u, phi):
 
 
 def reference(p: dict) -> tuple[np.ndarray, dict]:
-    """I_pixel_final for every pixel (float64), per docs/minibragg.md, plus the trace pixel's keys."""
+    """I_pixel_final of every pixel (float64) per docs/minibragg.md, and a few trace values."""
     lam_A = p.get("lambda", 1.0)
     lam_m = lam_A * 1e-10
     if "mat" in p:
@@ -154,13 +154,15 @@ def reference(p: dict) -> tuple[np.ndarray, dict]:
         bstar = np.array([lb * cg, lb * sg, 0.0])
         cstar = np.array([lc * cb, lc * (ca - cb * cg) / sg, lc * V / (a * b * c * sg)])
         mx, my, mz = (x * math.pi / 180.0 for x in p.get("misset", (0, 0, 0)))
-        rx = np.array([[1, 0, 0], [0, math.cos(mx), -math.sin(mx)], [0, math.sin(mx), math.cos(mx)]])
-        ry = np.array([[math.cos(my), 0, math.sin(my)], [0, 1, 0], [-math.sin(my), 0, math.cos(my)]])
-        rz = np.array([[math.cos(mz), -math.sin(mz), 0], [math.sin(mz), math.cos(mz), 0], [0, 0, 1]])
+        cx, sx, cy, sy, cz, sz = (f(x) for x in (mx, my, mz) for f in (math.cos, math.sin))
+        rx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
+        ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+        rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
         rot = rz @ ry @ rx
         astar, bstar, cstar = rot @ astar, rot @ bstar, rot @ cstar
     V = 1.0 / _dot(astar, np.cross(bstar, cstar))
-    a_vec, b_vec, c_vec = V * np.cross(bstar, cstar), V * np.cross(cstar, astar), V * np.cross(astar, bstar)
+    a_vec, b_vec, c_vec = (V * np.cross(bstar, cstar), V * np.cross(cstar, astar),
+                           V * np.cross(astar, bstar))
 
     fast, slow = p["fpixels"], p["spixels"]
     pixel = p["pixel"] / 1000.0
@@ -258,7 +260,8 @@ def test_trace_lists_the_40_keys_in_order_once(minibragg_c, tmp_path):
         if key in INT_KEYS:
             assert all(re.fullmatch(r"-?\d+", v) for v in vals), ln
     tr = trace_of(proc.stdout)
-    assert one(tr, "oversample_thick") == one(tr, "oversample_polar") == one(tr, "oversample_omega") == 0
+    for key in ("oversample_thick", "oversample_polar", "oversample_omega"):
+        assert one(tr, key) == 0
     assert one(tr, "r_e_meters") == 2.8179403262e-15
     assert one(tr, "r_e_sqr") == R_E_SQR
     assert one(tr, "capture_fraction") == 1.0
@@ -524,7 +527,8 @@ def test_odet_of_length_other_than_one_is_regenerated(minibragg_c, tmp_path):
 
 def test_custom_detector_vectors_are_normalized(minibragg_c, tmp_path):
     args = ["-cell", "100", "100", "100", "90", "90", "90", "-detpixels", "21",
-            "-fdet_vector", "0", "0", "3", "-sdet_vector", "0", "-2", "0", "-beam_vector", "5", "0", "0",
+            "-fdet_vector", "0", "0", "3", "-sdet_vector", "0", "-2", "0",
+            "-beam_vector", "5", "0", "0",
             "-pix0_vector_mm", "1", "2", "3", "-trace_pixel", "3", "4"]
     tr = trace_of(ok(minibragg_c, args, tmp_path).stdout)
     assert tr["fdet_vec"] == [0, 0, 1] and tr["sdet_vec"] == [0, -1, 0]
@@ -563,6 +567,19 @@ def test_roi_zeroes_the_rest_and_limits_statistics(minibragg_c, tmp_path):
     assert 30 <= int(m[1]) <= 45 and 10 <= int(m[2]) <= 20
 
 
+def test_trace_pixel_outside_the_roi_is_traced_but_stays_zero_in_the_image(minibragg_c, tmp_path):
+    """Our choice (the contract is silent): the trace is still computed; the image keeps 0."""
+    args = [*CUBIC, "-default_F", "1", "-roi", "10", "20", "30", "45", "-floatfile", "img.bin",
+            "-trace_pixel", "50", "50"]
+    proc = ok(minibragg_c, args, tmp_path)
+    assert ("WARNING: trace pixel (slow 50, fast 50) is outside the ROI; its image value is 0"
+            in proc.stdout.splitlines())
+    tr = trace_of(proc.stdout)
+    assert one(tr, "I_pixel_final") > 0
+    assert one(tr, "floatimage_accumulated") == 0
+    assert read_image(tmp_path / "img.bin", 101, 101)[50, 50] == 0
+
+
 def test_image_does_not_depend_on_thread_count(minibragg_c, tmp_path, hkl30):
     args = ["-cell", "40", "50", "60", "80", "95", "100", "-misset", "5", "10", "15", "-N", "4",
             "-hkl", str(hkl30), "-detpixels", "64", "-pixel", "0.5", "-oversample", "2",
@@ -587,9 +604,11 @@ def _compare(minibragg_c, tmp_path, args, params, trace_pixel):
     s, f = trace_pixel
     assert one(tr, "I_pixel_final") == pytest.approx(ref[s, f], rel=1e-10)
     assert tr["pix0_vector_meters"] == pytest.approx(list(keys["pix0_vector_meters"]), rel=1e-13)
-    assert one(tr, "close_distance_meters") == pytest.approx(keys["close_distance_meters"], rel=1e-14)
+    close = keys["close_distance_meters"]
+    assert one(tr, "close_distance_meters") == pytest.approx(close, rel=1e-14)
     assert one(tr, "fluence_photons_per_m2") == pytest.approx(keys["fluence"], rel=1e-14)
-    assert tr["rot_a_angstroms"] == pytest.approx(list(keys["rot_a_angstroms"]), rel=1e-12, abs=1e-12)
+    rot_a = list(keys["rot_a_angstroms"])
+    assert tr["rot_a_angstroms"] == pytest.approx(rot_a, rel=1e-12, abs=1e-12)
     assert one(tr, "steps") == keys["steps"]
     return proc
 
@@ -599,7 +618,8 @@ def test_triclinic_cell_with_misset_matches_the_numpy_model(minibragg_c, tmp_pat
             "-Na", "4", "-Nb", "5", "-Nc", "6", "-hkl", str(hkl30), "-default_F", "2.5",
             "-lambda", "1.1", "-distance", "90", "-pixel", "1", "-detpixels_x", "48",
             "-detpixels_y", "40", "-Xbeam", "20", "-Ybeam", "22", "-phi", "3", "-osc", "2",
-            "-phisteps", "3", "-oversample", "2", "-polar", "0.4", "-spindle_axis", "0.3", "0.2", "1"]
+            "-phisteps", "3", "-oversample", "2", "-polar", "0.4",
+            "-spindle_axis", "0.3", "0.2", "1"]
     params = dict(cell=(40, 50, 60, 80, 95, 100), misset=(5, 10, 15), Na=4, Nb=5, Nc=6,
                   hkl_range=(-30, 30, 11), default_F=2.5, **{"lambda": 1.1}, distance=90.0,
                   pixel=1.0, fpixels=48, spixels=40, Xbeam=20.0, Ybeam=22.0, phi=3.0, osc=2.0,

@@ -236,9 +236,10 @@ def test_missing_file_names_the_path(tmp_path):
 def test_big_log_is_streamed(tmp_path):
     """~50 MB of progress lines around a trace: memory stays small while parsing."""
     path = tmp_path / "big.log"
-    line = "  {}% done, progress meter line padded to look like real output....\n"
-    block = "".join(line.format(i % 100) for i in range(1000))
-    n_blocks = 760
+    # Each block: progress lines and long statistics/warning lines, as a real log mixes them.
+    lines = [f"  {i}% done\n" if i % 4 == 0 else "WARNING: " + "x" * 250 + f" {i}\n" for i in range(1000)]
+    block = "".join(lines)
+    n_blocks = 260
     with open(path, "w", newline="") as fh:
         fh.write("minibragg C engine\r\n")
         for b in range(n_blocks):
