@@ -62,8 +62,8 @@ _FORMATS = {
     ".py": "text/x-python", ".hkl": "text/plain", ".mat": "text/plain", ".csv": "text/csv",
 }
 _TOOL_URLS = {
-    "gcc": "https://gcc.gnu.org/", "cc": "https://gcc.gnu.org/", "python": "https://www.python.org/",
-    "nb-evidence": "https://pypi.org/project/nb-evidence/", "docker": "https://www.docker.com/",
+    "gcc": "https://gcc.gnu.org/", "cc": "https://gcc.gnu.org/",
+    "python": "https://www.python.org/",
 }
 
 
@@ -152,7 +152,10 @@ def crate_metadata(result: CaptureResult, files: Sequence[FileDigest]) -> dict:
         desc.append(f"Reproduce with: {result.reproduce}")
     desc.append(f"Recorded by nb-evidence {__version__}.")
     root["description"] = " ".join(desc)
-    root["datePublished"] = iso_time(result.created_utc) or "1970-01-01T00:00:00.000+00:00"
+    # when the capture began; else its first command; never "now" (the dict must be pure)
+    starts = [c.start_utc for c in result.commands if c.start_utc]
+    root["datePublished"] = iso_time(result.created_utc or (starts[0] if starts else "")) \
+        or "1970-01-01T00:00:00.000+00:00"
     if result.bundle_id:
         root["identifier"] = result.bundle_id
     profile = crate.add(ContextEntity(crate, PROCESS_RUN_CRATE, properties={
@@ -173,21 +176,31 @@ def crate_metadata(result: CaptureResult, files: Sequence[FileDigest]) -> dict:
         if f.size > 0:
             by_sha.setdefault((f.sha256, f.size), ent)
 
+    outside: dict[tuple[str, int, str], tuple[Any, list[str]]] = {}
+
     def file_entity(d: FileDigest) -> Any:
         """A bundle file when the digest is one (by path, or the same content copied in);
-        otherwise a '#' File entity saying where it was."""
+        otherwise one '#' File entity per content and name, saying where it was seen (so the
+        file one step wrote and the next step read are the same entity)."""
         if d.root == "bundle" and d.path in by_path:
             return by_path[d.path]
         if d.size > 0 and (d.sha256, d.size) in by_sha:
             return by_sha[(d.sha256, d.size)]
-        ident = f"#file-{_slug(d.root)}-{_slug(d.path)}-{d.sha256[:8]}"
-        existing = crate.dereference(ident)
-        if existing is not None:
-            return existing
-        return crate.add(ContextEntity(crate, ident, properties={
-            "@type": "File", "name": d.path, "contentSize": d.size, "sha256": d.sha256,
+        name = PurePosixPath(d.path).name
+        key = (d.sha256, d.size, name)
+        where = f"{d.path} under {d.root}"
+        if key in outside:
+            ent, seen = outside[key]
+            if where not in seen:
+                seen.append(where)
+                ent["description"] = _outside_description(seen)
+            return ent
+        ent = crate.add(ContextEntity(crate, f"#file-{d.sha256[:12]}-{_slug(name)}", properties={
+            "@type": "File", "name": name, "contentSize": d.size, "sha256": d.sha256,
             "encodingFormat": encoding_format(d.path),
-            "description": f"{d.path} under {d.root}; not copied into the bundle"}))
+            "description": _outside_description([where])}))
+        outside[key] = (ent, [where])
+        return ent
 
     # --- container
     container = env.get("container") or None
@@ -195,10 +208,16 @@ def crate_metadata(result: CaptureResult, files: Sequence[FileDigest]) -> dict:
 
     # --- actions
     actions = []
+    built: dict[str, Any] = {}  # basename of a file an earlier command wrote -> its entity
     for cmd in result.commands:
         instrument = _instrument(crate, cmd, result, versions)
         objects = [file_entity(d) for d in cmd.inputs]
+        prog = PurePosixPath(cmd.argv[0]).name if cmd.argv else ""
+        if prog in built:  # the program is a file an earlier step built: it is read here too
+            objects.insert(0, built[prog])
         results = [file_entity(d) for d in cmd.outputs]
+        for d, ent in zip(cmd.outputs, results):
+            built[PurePosixPath(d.path).name] = ent
         results += [file_entity(d) for d in (cmd.stdout, cmd.stderr) if d is not None]
         props: dict[str, Any] = {
             "@type": "CreateAction",
@@ -224,6 +243,10 @@ def crate_metadata(result: CaptureResult, files: Sequence[FileDigest]) -> dict:
     _set(root, "mentions", actions)
     _set(root, "hasPart", [by_path[p] for p in sorted(by_path)])
     return crate.metadata.generate()
+
+
+def _outside_description(seen: list[str]) -> str:
+    return "Not copied into the bundle; seen as " + "; ".join(seen) + "."
 
 
 def _set(entity: Any, key: str, values: list) -> None:
@@ -395,15 +418,21 @@ def seed_context_cache(cache_path: Path) -> Path:
     return cache_path
 
 
-def validate_crate(bundle_dir: Path, cache_path: Path, *, severity: str = "REQUIRED",
-                   profile: str = "process-run-crate-0.5") -> list[str]:
+def validate_crate(bundle_dir: Path, cache_path: Path | None = None, *,
+                   severity: str = "REQUIRED", profile: str = "process-run-crate-0.5"
+                   ) -> list[str]:
     """Validate a bundle's crate with roc-validator, offline; return the issues as
     ``"<severity> <check id>: <message>"`` lines (empty when it passes).
 
-    ``cache_path`` is seeded with the RO-Crate context first (see ``seed_context_cache``); any
-    other remote resource the validator would need is a cache miss and shows up as an issue,
-    never as a silent pass.
+    ``cache_path`` (a fresh temporary one when None) is seeded with the RO-Crate context first
+    (see ``seed_context_cache``); any other remote resource the validator would need is a cache
+    miss and shows up as an issue, never as a silent pass.
     """
+    if cache_path is None:
+        import tempfile
+        with tempfile.TemporaryDirectory(prefix="nb-rocv-") as tmp:
+            return validate_crate(bundle_dir, Path(tmp) / "http_cache", severity=severity,
+                                  profile=profile)
     from rocrate_validator import services
     from rocrate_validator.models import Severity, ValidationSettings
 

@@ -25,6 +25,7 @@ from matplotlib import colormaps  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.colors import LogNorm, Normalize  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import LogLocator, NullLocator  # noqa: E402
 
@@ -119,21 +120,33 @@ def bar_chart_data(result: CaptureResult) -> BarChartData | None:
                         math.log10(1.0 + common))
 
 
-def _block(shape: tuple[int, int], max_side: int) -> int:
-    return max(1, math.ceil(max(shape) / max_side))
+def _block(shape: tuple[int, int], max_side: int, block: int | None = None) -> int:
+    return max(1, math.ceil(max(shape) / max_side), block or 1)
 
 
-def pool_max(image: np.ndarray, max_side: int = DISPLAY_MAX) -> tuple[np.ndarray, int]:
+def display_block(ax, shape: tuple[int, int]) -> int:
+    """The pooling block that makes an image of ``shape`` no larger than the axes it is drawn
+    in (at the figure's dpi), so the renderer only ever enlarges it and drops no pixel."""
+    fig = ax.get_figure()
+    pos = ax.get_position()
+    w_px = pos.width * fig.get_figwidth() * fig.dpi
+    h_px = pos.height * fig.get_figheight() * fig.dpi
+    scale = min(w_px / shape[1], h_px / shape[0])
+    return max(1, math.ceil(1.0 / scale - 1e-9))
+
+
+def pool_max(image: np.ndarray, max_side: int = DISPLAY_MAX, block: int | None = None
+             ) -> tuple[np.ndarray, int]:
     """Block max-pool for display (NaN-ignoring); returns (pooled copy, block size f).
 
-    Blocks are f × f with f = ceil(longest side / max_side); the last row/column of blocks may
-    be partial. The input is never modified.
+    Blocks are f × f with f = max(ceil(longest side / max_side), block); the last row/column of
+    blocks may be partial. The input is never modified.
     """
     a = np.asarray(image)
     if not np.issubdtype(a.dtype, np.floating):
         a = a.astype(np.float32)
     h, w = a.shape
-    f = _block(a.shape, max_side)
+    f = _block(a.shape, max_side, block)
     if f == 1:
         return a.copy(), 1
     ph, pw = math.ceil(h / f) * f, math.ceil(w / f) * f
@@ -180,7 +193,8 @@ def log_ratio(ref: np.ndarray, cand: np.ndarray, fraction: float = BRIGHT_FRACTI
 
 
 def pooled_log_ratio(ref: np.ndarray, cand: np.ndarray, max_side: int = DISPLAY_MAX,
-                     fraction: float = BRIGHT_FRACTION) -> tuple[np.ndarray, np.ndarray, int]:
+                     fraction: float = BRIGHT_FRACTION, block: int | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, int]:
     """log10(cand/ref) over the bright pixels, pooled for display: each f × f block shows the
     value of largest magnitude among its bright pixels (sign kept), NaN where it has none.
 
@@ -188,7 +202,7 @@ def pooled_log_ratio(ref: np.ndarray, cand: np.ndarray, max_side: int = DISPLAY_
     are touched, so a full detector costs a few mask passes.
     """
     h, w = np.shape(ref)
-    f = _block((h, w), max_side)
+    f = _block((h, w), max_side, block)
     idx = np.flatnonzero(bright_mask(ref, cand, fraction))
     vals = _log_ratio_at(np.asarray(ref).ravel()[idx], np.asarray(cand).ravel()[idx])
     bh, bw = math.ceil(h / f), math.ceil(w / f)
@@ -231,7 +245,8 @@ def _mark_pixel(ax, pixel: tuple[int, int] | None, color: str = "cyan") -> None:
     ax.plot([fast], [slow], marker="+", markersize=22, color=color, markeredgewidth=0.8)
     ax.annotate(f"traced ({slow}, {fast})", (fast, slow), xytext=(10, 10),
                 textcoords="offset points", color=color, fontsize=8,
-                bbox=dict(boxstyle="round,pad=0.2", fc="black", ec="none", alpha=0.6))
+                bbox=dict(boxstyle="round,pad=0.2", fc="white" if color == "black" else "black",
+                          ec="none", alpha=0.7))
 
 
 def _extent(shape: tuple[int, int]) -> tuple[float, float, float, float]:
@@ -242,20 +257,19 @@ def _extent(shape: tuple[int, int]) -> tuple[float, float, float, float]:
 def plot_images(ref_name: str, ref: np.ndarray, cand_name: str, cand: np.ndarray,
                 pixel: tuple[int, int] | None, path: Path) -> None:
     """Reference and candidate side by side on ONE shared log colour scale."""
-    pr, f = pool_max(ref)
-    pc, _ = pool_max(cand)
+    fig = Figure(figsize=(12.5, 6.0))
+    fig.subplots_adjust(left=0.06, right=0.9, top=0.88, bottom=0.09, wspace=0.1)
+    axes = fig.subplots(1, 2, sharex=True, sharey=True)
+    block = display_block(axes[0], ref.shape)
+    pr, f = pool_max(ref, block=block)
+    pc, _ = pool_max(cand, block=block)
     vals = np.concatenate([pr[np.isfinite(pr) & (pr > 0)], pc[np.isfinite(pc) & (pc > 0)]])
     vmax = float(vals.max()) if vals.size else 1.0
     vmin = max(float(vals.min()) if vals.size else vmax * 1e-6, vmax * 10.0 ** -LOG_DECADES)
     if vmin >= vmax:
         vmin = vmax / 10.0
     norm = LogNorm(vmin=vmin, vmax=vmax, clip=False)
-    cmap = colormaps["inferno"].copy()
-    cmap.set_bad("#000000")
-    cmap.set_under("#000000")
-    fig = Figure(figsize=(12.5, 6.0))
-    fig.subplots_adjust(left=0.06, right=0.9, top=0.88, bottom=0.09, wspace=0.1)
-    axes = fig.subplots(1, 2, sharex=True, sharey=True)
+    cmap = colormaps["inferno"].with_extremes(bad="#000000", under="#000000")
     im = None
     for ax, name, img, full, role in ((axes[0], ref_name, pr, ref, "reference"),
                                        (axes[1], cand_name, pc, cand, "candidate")):
@@ -279,25 +293,27 @@ def plot_images(ref_name: str, ref: np.ndarray, cand_name: str, cand: np.ndarray
 def plot_log_ratio(ref_name: str, ref: np.ndarray, cand_name: str, cand: np.ndarray,
                    pixel: tuple[int, int] | None, path: Path) -> None:
     """log10(cand/ref) over the bright pixels, symmetric diverging scale, dim pixels grey."""
-    shown, vals, f = pooled_log_ratio(ref, cand)
+    fig = Figure(figsize=(8.2, 7))
+    fig.subplots_adjust(left=0.1, right=0.86, top=0.9, bottom=0.08)
+    ax = fig.subplots()
+    shown, vals, f = pooled_log_ratio(ref, cand, block=display_block(ax, ref.shape))
     finite = np.abs(vals[np.isfinite(vals)])
     lim = float(np.percentile(finite, 99.5)) if finite.size else 0.0
     if lim <= 0:
         lim = max(float(finite.max()) if finite.size else 0.0, 1e-6)
     shown = np.clip(shown, -lim, lim)  # ±inf (one side 0) land on the ends of the scale
-    cmap = colormaps["RdBu_r"].copy()
-    cmap.set_bad("#a6a6a6")
-    fig = Figure(figsize=(8.2, 7))
-    fig.subplots_adjust(left=0.1, right=0.86, top=0.9, bottom=0.08)
-    ax = fig.subplots()
+    cmap = colormaps["RdBu_r"].with_extremes(bad="#a6a6a6")
     im = ax.imshow(shown, cmap=cmap, norm=Normalize(-lim, lim), extent=_extent(ref.shape),
                    interpolation="nearest", origin="upper")
     n_bright = int(vals.size)
     fin = vals[np.isfinite(vals)]
     med = float(np.median(fin)) if fin.size else math.nan
+    worst = float(np.abs(vals).max()) if vals.size else math.nan
     ax.set_title(f"log10({cand_name}/{ref_name}) where either is bright (≥ {BRIGHT_FRACTION:g} "
-                 f"of its max)\n{n_bright} bright pixels, median {med:.3g} "
-                 f"(ratio {10 ** med if math.isfinite(med) else math.nan:.4g}); grey = dim",
+                 f"of its max); grey = dim\n{n_bright} bright pixels: median {med:.3g} "
+                 f"(ratio {10 ** med if math.isfinite(med) else math.nan:.4g}), "
+                 f"max |log10| {worst:.3g}"
+                 + (f"; display: largest |value| per {f}×{f} block" if f > 1 else ""),
                  fontsize=10)
     ax.set_xlabel("fast pixel")
     ax.set_ylabel("slow pixel")
@@ -315,17 +331,18 @@ def plot_key_ratios(data: BarChartData, ref_name: str, cand_name: str, path: Pat
     top = max(finite + [data.tolerance * 10, 1e-6]) * 1e4  # headroom for labels and legend
     heights, colors, hatches = [], [], []
     for i, (v, bad) in enumerate(zip(data.values, data.diverges)):
-        if math.isnan(v):
-            heights.append(top / 3)
-            colors.append(C_MISSING)
-            hatches.append("//")
+        first = i == data.highlighted_index
+        if math.isnan(v) or math.isinf(v):  # off the scale: a full-height hatched bar
+            heights.append(top)
+            colors.append(C_FIRST if first else C_MISSING if math.isnan(v) else C_BAD)
+            hatches.append("//" if math.isnan(v) else "xx")
             continue
-        heights.append(top / 3 if math.isinf(v) else max(v, floor))
-        colors.append(C_FIRST if i == data.highlighted_index else C_BAD if bad else C_OK)
-        hatches.append("xx" if math.isinf(v) else "")
+        heights.append(max(v, floor))
+        colors.append(C_FIRST if first else C_BAD if bad else C_OK)
+        hatches.append("")
     width = min(max(10.0, 0.22 * n + 2.5), 40.0)
     fig = Figure(figsize=(width, 6.2))
-    fig.subplots_adjust(left=0.75 / width, right=1 - 0.2 / width, top=0.84, bottom=0.3)
+    fig.subplots_adjust(left=0.75 / width, right=1 - 0.2 / width, top=0.84, bottom=0.27)
     ax = fig.subplots()
     x = np.arange(n)
     bars = ax.bar(x, heights, color=colors, width=0.75, bottom=floor / 10)
@@ -355,10 +372,17 @@ def plot_key_ratios(data: BarChartData, ref_name: str, cand_name: str, path: Pat
         vtxt = "∞" if math.isinf(v) else f"{v:.3g}"
         ax.get_xticklabels()[i].set_color(C_FIRST)
         ax.get_xticklabels()[i].set_fontweight("bold")
-        ax.annotate(f"first divergence: {key}\n|log10 ratio| = {vtxt}", (i, heights[i]),
-                    xytext=(0, 18), textcoords="offset points",
-                    ha="right" if i > n / 2 else "left", va="bottom",
-                    fontsize=9, color=C_FIRST, fontweight="bold",
+        full = not math.isfinite(v)
+        # the label goes left of the bar, over the keys before it (all within tolerance, so
+        # low), unless the bar is near the left edge
+        y = math.sqrt(data.tolerance * top) if full else heights[i]
+        left = i >= 8
+        what = ("missing on a side" if math.isnan(v) else
+                "∞ (one side 0 or sign flip)" if full else f"|log10 ratio| = {vtxt}")
+        ax.annotate(f"first divergence: {key}\n{what}", (i - 0.4 if left else i + 0.4, y),
+                    xytext=(-14 if left else 14, 0), textcoords="offset points",
+                    ha="right" if left else "left", va="center", fontsize=9, color=C_FIRST,
+                    fontweight="bold", bbox=dict(fc="white", ec="none", alpha=0.85, pad=1.5),
                     arrowprops=dict(arrowstyle="-|>", color=C_FIRST))
         title = f"first divergence: {key}"
     else:
@@ -372,8 +396,11 @@ def plot_key_ratios(data: BarChartData, ref_name: str, cand_name: str, path: Pat
                      label="missing / unparsed on a side"),
                Patch(facecolor=C_BAD, hatch="xx", edgecolor="white",
                      label="one side 0 or sign flip (∞)")]
+    if any(not math.isclose(t, data.tolerance) for t in data.tolerances):
+        handles.append(Line2D([], [], color="black", linewidth=1.5,
+                              label="that key's own tolerance"))
     fig.legend(handles=handles, fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, 0.94),
-               ncol=5, frameon=False)
+               ncol=len(handles), frameon=False)
     _save(fig, path)
 
 

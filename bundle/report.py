@@ -15,7 +15,7 @@ import os
 import re
 from typing import Iterable, Mapping, Sequence
 
-from bundle.records import (CaptureResult, ChainReport, CommandRecord, Comparison, ComparisonRow,
+from bundle.records import (CaptureResult, ChainReport, CommandRecord, ComparisonRow,
                             Consistency, ImageMetrics)
 
 # The users' pass lines (nanobragg-facts.md §6).
@@ -48,8 +48,8 @@ def cell(text: object) -> str:
     return s.replace("\\|", "|").replace("|", "\\|").replace("\r", "").replace("\n", " ")
 
 
-def table(header: Sequence[str], rows: Iterable[Sequence[object]], align: Sequence[str] | None = None
-          ) -> list[str]:
+def table(header: Sequence[str], rows: Iterable[Sequence[object]],
+          align: Sequence[str] | None = None) -> list[str]:
     align = align or ["l"] * len(header)
     sep = ["---:" if a == "r" else ":---:" if a == "c" else "---" for a in align]
     out = ["| " + " | ".join(cell(h) for h in header) + " |", "| " + " | ".join(sep) + " |"]
@@ -159,7 +159,10 @@ def _first_divergence(result: CaptureResult) -> list[str]:
     if fd.occurrence:
         where.append(f"occurrence {fd.occurrence + 1} of the key")
     where.append(f"trace position {fd.position}")
-    out.append(f"`{key_label(fd, width)}` ({', '.join(where)}): {fd.status}")
+    state = {"differ": "beyond tolerance", "missing_cand": f"missing in {cand}",
+             "missing_ref": f"missing in {ref}", "unparsed": "unparsed on a side"
+             }.get(fd.status, fd.status)
+    out.append(f"`{key_label(fd, width)}` ({', '.join(where)}): {state}")
     out.append("")
     out += table(["", "value"], [
         (ref, fmt_value(fd.ref)),
@@ -344,14 +347,15 @@ def _attempted(result: CaptureResult) -> list[str]:
                        + (f", engine {c.engine}" if c.engine else "") + f"): {outcome(c)}, "
                        f"after {c.wall_s:.2f} s")
             tail = tails.get(c.step)
-            if tail:
+            if tail and tail.strip():
                 lines = tail.rstrip("\n").splitlines()[-STDERR_TAIL_LINES:]
                 out.append("")
-                out.append(f"  last {len(lines)} lines of stderr:")
+                out.append(f"  last {len(lines)} lines of stderr (`{c.stderr.path}`):"
+                           if c.stderr else f"  last {len(lines)} lines of stderr:")
                 out.append("")
-                out += ["  " + ln for ln in fence("\n".join(lines))]
-                out.append("")
-        out.append("")
+                block = fence("\n".join(lines))
+                out += ["  " + ln if ln else "" for ln in "\n".join(block).split("\n")]
+            out.append("")
     for run in result.engines:
         if run.failed_steps:
             out.append(f"- engine `{run.engine}`: failed steps {', '.join(run.failed_steps)}"

@@ -35,8 +35,6 @@ def fmt(v: Any, digits: int = 15) -> str:
     x = _num(v)
     if x is None:
         return "—" if v is None else str(v)
-    if x.is_integer() and abs(x) < 1e15 and digits >= 15:
-        return f"{x:.15g}"
     return f"{x:.{digits}g}"
 
 

@@ -131,13 +131,6 @@ def _float_field(name: str) -> Handler:
     return handle
 
 
-def _int_field(name: str) -> Handler:
-    def handle(flag: str, values: list[str], fields: Fields) -> None:
-        fields[name] = _ints(flag, values)[0]
-
-    return handle
-
-
 def _vec_field(name: str, factor: float = 1.0) -> Handler:
     def handle(flag: str, values: list[str], fields: Fields) -> None:
         x, y, z = _floats(flag, values)
@@ -168,9 +161,15 @@ def _cell(flag: str, values: list[str], fields: Fields) -> None:
     fields["cell"] = tuple(_floats(flag, values))
 
 
-def _all_n(flag: str, values: list[str], fields: Fields) -> None:
-    (n,) = _ints(flag, values)
-    fields["Na"] = fields["Nb"] = fields["Nc"] = n
+def _positive_int_field(*names: str) -> Handler:
+    def handle(flag: str, values: list[str], fields: Fields) -> None:
+        (n,) = _ints(flag, values)
+        if n <= 0:
+            raise MinibraggError(f"{flag}: must be > 0 (got {n})")
+        for name in names:
+            fields[name] = n
+
+    return handle
 
 
 def _distance(flag: str, values: list[str], fields: Fields) -> None:
@@ -194,11 +193,6 @@ def _zero_rotation(flag: str, values: list[str], fields: Fields) -> None:
     (angle,) = _floats(flag, values)
     if angle != 0.0:
         raise MinibraggError(f"{flag}: values other than 0 are not supported (got {values[0]})")
-
-
-def _detpixels(flag: str, values: list[str], fields: Fields) -> None:
-    (n,) = _ints(flag, values)
-    fields["fpixels"] = fields["spixels"] = n
 
 
 def _roi(flag: str, values: list[str], fields: Fields) -> None:
@@ -225,18 +219,18 @@ FLAGS: dict[str, tuple[int, Handler]] = {
     "-misset": (3, _vec_field("misset_deg")),
     "-hkl": (1, _str_field("hkl")),
     "-default_F": (1, _float_field("default_F")),
-    "-Na": (1, _int_field("Na")),
-    "-Nb": (1, _int_field("Nb")),
-    "-Nc": (1, _int_field("Nc")),
-    "-N": (1, _all_n),
+    "-Na": (1, _positive_int_field("Na")),
+    "-Nb": (1, _positive_int_field("Nb")),
+    "-Nc": (1, _positive_int_field("Nc")),
+    "-N": (1, _positive_int_field("Na", "Nb", "Nc")),
     "-lambda": (1, _float_field("lambda_A")),
     "-distance": (1, _distance),
     "-close_distance": (1, _close_distance),
     "-twotheta": (1, _twotheta),
     "-pixel": (1, _float_field("pixel_mm")),
-    "-detpixels": (1, _detpixels),
-    "-detpixels_x": (1, _int_field("fpixels")),
-    "-detpixels_y": (1, _int_field("spixels")),
+    "-detpixels": (1, _positive_int_field("fpixels", "spixels")),
+    "-detpixels_x": (1, _positive_int_field("fpixels")),
+    "-detpixels_y": (1, _positive_int_field("spixels")),
     "-Xbeam": (1, _float_field("Xbeam_mm")),
     "-Ybeam": (1, _float_field("Ybeam_mm")),
     "-fdet_vector": (3, _vec_field("fdet")),
@@ -251,14 +245,14 @@ FLAGS: dict[str, tuple[int, Handler]] = {
     "-detector_rotz": (1, _zero_rotation),
     "-phi": (1, _float_field("phi_deg")),
     "-osc": (1, _float_field("osc_deg")),
-    "-phisteps": (1, _int_field("phisteps")),
+    "-phisteps": (1, _positive_int_field("phisteps")),
     "-flux": (1, _float_field("flux")),
     "-exposure": (1, _float_field("exposure")),
     "-beamsize": (1, _float_field("beamsize_mm")),
     "-fluence": (1, _float_field("fluence_flag")),
     "-polar": (1, _float_field("polar_K")),
     "-nopolar": (0, _set_true("nopolar")),
-    "-oversample": (1, _int_field("oversample")),
+    "-oversample": (1, _positive_int_field("oversample")),
     "-nonoise": (0, _set_true("nonoise")),
     "-nointerpolate": (0, _set_true("nointerpolate")),
     "-floatfile": (1, _str_field("floatfile")),
@@ -295,14 +289,8 @@ def _check(config: Config) -> None:
     """Cross-field and range checks, named after the flag that carries the bad value."""
     if config.pixel_mm <= 0.0:
         raise MinibraggError(f"-pixel: pixel size must be > 0 (got {config.pixel_mm:g})")
-    if config.fpixels <= 0:
-        raise MinibraggError(f"-detpixels_x: pixel count must be > 0 (got {config.fpixels})")
-    if config.spixels <= 0:
-        raise MinibraggError(f"-detpixels_y: pixel count must be > 0 (got {config.spixels})")
-    if config.oversample < 1:
-        raise MinibraggError(f"-oversample: must be >= 1 (got {config.oversample})")
-    if config.phisteps < 1:
-        raise MinibraggError(f"-phisteps: must be >= 1 (got {config.phisteps})")
+    if config.flux != 0.0 and config.beamsize_mm <= 0.0:
+        raise MinibraggError(f"-beamsize: must be > 0 when -flux is given (got {config.beamsize_mm:g})")
     if config.lambda_A <= 0.0:
         raise MinibraggError(f"-lambda: wavelength must be > 0 (got {config.lambda_A:g})")
     if config.mat is None and config.cell is None:

@@ -11,12 +11,16 @@ from .config import Config
 from .readers import Matrix
 from .vectors import Vec3, cross, divide, dot, rotate_about_axis, rotate_xyz, scale, unit
 
-DEG = math.pi / 180.0
+
+
+def deg2rad(deg: float) -> float:
+    return deg * math.pi / 180.0
 
 
 @dataclass(frozen=True)
 class Cell:
-    """Direct vectors in metres, reciprocal vectors in Å⁻¹."""
+    """Direct vectors in Å, reciprocal vectors in Å⁻¹ (the engine scales the direct ones by
+    1e-10 to metres after the φ rotation, so the trace's Å values are the rotated ones)."""
 
     a: Vec3
     b: Vec3
@@ -35,7 +39,7 @@ def reciprocal_from_matrix(matrix: Matrix, lambda_A: float) -> tuple[Vec3, Vec3,
 def reciprocal_from_cell(cell: tuple[float, ...], misset_deg: Vec3) -> tuple[Vec3, Vec3, Vec3]:
     """a*, b*, c* (Å⁻¹) of the cell (Å, degrees) in the standard orientation, then misset."""
     a, b, c = cell[0], cell[1], cell[2]
-    alpha, beta, gamma = cell[3] * DEG, cell[4] * DEG, cell[5] * DEG
+    alpha, beta, gamma = deg2rad(cell[3]), deg2rad(cell[4]), deg2rad(cell[5])
     sin_a, sin_b, sin_g = math.sin(alpha), math.sin(beta), math.sin(gamma)
     cos_a, cos_b, cos_g = math.cos(alpha), math.cos(beta), math.cos(gamma)
     sigma = (alpha + beta + gamma) / 2.0
@@ -55,7 +59,7 @@ def reciprocal_from_cell(cell: tuple[float, ...], misset_deg: Vec3) -> tuple[Vec
         c_star_len * (cos_alpha_star - cos_beta_star * cos_gamma_star) / sin_gamma_star,
         c_star_len * volume / (a * b * c * sin_gamma_star),
     )
-    rx, ry, rz = (angle * DEG for angle in misset_deg)
+    rx, ry, rz = (deg2rad(angle) for angle in misset_deg)
     return rotate_xyz(a_star, rx, ry, rz), rotate_xyz(b_star, rx, ry, rz), rotate_xyz(c_star, rx, ry, rz)
 
 
@@ -67,9 +71,9 @@ def cell_from_reciprocal(a_star: Vec3, b_star: Vec3, c_star: Vec3) -> Cell:
     b = scale(cross(c_star, a_star), volume)
     c = scale(cross(a_star, b_star), volume)
     return Cell(
-        a=scale(a, 1e-10),
-        b=scale(b, 1e-10),
-        c=scale(c, 1e-10),
+        a=a,
+        b=b,
+        c=c,
         a_star=divide(cross(b, c), volume),
         b_star=divide(cross(c, a), volume),
         c_star=divide(cross(a, b), volume),
@@ -89,7 +93,7 @@ def crystal_cell(config: Config, matrix: Matrix | None) -> Cell:
 def phi_angles(config: Config) -> list[float]:
     """φ_i = φ0 + i·(osc/phisteps), degrees -> radians, i = 0..phisteps-1."""
     step = config.osc_deg / config.phisteps
-    return [(config.phi_deg + i * step) * DEG for i in range(config.phisteps)]
+    return [deg2rad(config.phi_deg + i * step) for i in range(config.phisteps)]
 
 
 def rotated_cells(cell: Cell, spindle: Vec3, angles: list[float]) -> list[Cell]:

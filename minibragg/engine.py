@@ -19,6 +19,7 @@ until the image is done.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,9 +29,11 @@ from .scene import CAPTURE_FRACTION, R_E_METERS, R_E_SQR, Scene
 from .vectors import cross, unit
 from .geometry import POLARIZATION_AXIS
 
-# Pixels per chunk: on a CPU, small enough that the ~20 temporaries of one chunk
-# (pixels x φ steps each) stay in cache; on a GPU, large enough to fill it.
-CHUNK_PIXELS = {"cpu": 8192, "cuda": 1 << 20}
+# torch's at::internal::GRAIN_SIZE: element-wise CPU ops on fewer elements run on the calling
+# thread without entering an OpenMP parallel region.
+TORCH_GRAIN_SIZE = 32768
+# On a GPU, chunks large enough to fill it (memory: ~20 temporaries of pixels x φ steps).
+GPU_CHUNK_PIXELS = 1 << 20
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 NUMPY_DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -79,8 +82,9 @@ class _Constants:
 def _constants(scene: Scene, dtype: torch.dtype, device: torch.device) -> _Constants:
     det = scene.detector
     # Scalars stay Python floats: torch rounds them to the tensor dtype in each op.
+    # Rotated direct axes in metres (Å · 1e-10 after the rotation, as the C engine does).
     axes = tuple(
-        tuple(torch.tensor([[getattr(cell, name)[c]] for cell in scene.cells], dtype=dtype, device=device)
+        tuple(torch.tensor([[getattr(cell, name)[c] * 1e-10] for cell in scene.cells], dtype=dtype, device=device)
               for c in range(3))
         for name in ("a", "b", "c")
     )
@@ -114,67 +118,93 @@ class _Recorder:
         self.values: dict[str, object] = {}
 
     def put(self, key: str, *tensors: Tensor, phi_step: bool = False) -> None:
+        """Copy (the engine goes on working in place) the traced pixel's value of each tensor;
+        phi_step: the tensors are (nphi, npix), take the first φ step. 0-d: a constant."""
         pick = (lambda t: t[0, self.at]) if phi_step else (lambda t: t[self.at])
-        self.values[key] = tuple(pick(t) if t.dim() > 0 else t for t in tensors)
+        self.values[key] = tuple((pick(t) if t.dim() > 0 else t).clone() for t in tensors)
 
 
 # ---------------------------------------------------------------------------------------------
 # Physics of a chunk. Shapes: per-pixel (npix,), per-pixel-and-step (nphi, npix).
 
 
-def sincg(x: Tensor, n: int) -> Tensor:
-    """sin(N·x)/sin(x), and N where x == 0 (the limit)."""
-    return torch.where(x == 0, float(n), torch.sin(x * n) / torch.sin(x))
+def sincg_(x: Tensor, n: int) -> Tensor:
+    """sin(N·x)/sin(x), and N where x == 0 (the limit), computed in place in x.
+
+    sin(x) is 0 only at x == 0 (no other float is a multiple of π), where the quotient is
+    0/0 = NaN; so replacing NaN by N is the x == 0 branch, in one pass instead of two."""
+    sin_x = torch.sin(x)
+    x.mul_(n).sin_().div_(sin_x)
+    return x.nan_to_num_(nan=float(n), posinf=math.inf, neginf=-math.inf)
+
+
+def lattice_factor(frac: Tensor, rounded: Tensor, n: int) -> Tensor:
+    """F_latt factor of one axis: sincg(π·h, N), h = frac, rounded = ceil(h - 0.5).
+
+    float64: literally sin(N·πh)/sin(πh), as the C engine computes it.
+    float32: the same function through the exact identity
+        sincg(πh, N) = (-1)^((N-1)·h0) · sincg(π(h - h0), N),
+    because in float32 the rounding of N·π·h itself (ulp(300) = 3e-5 rad) would swamp the
+    small sines near a Bragg peak; h - h0 is exact (Sterbenz), so nothing is lost."""
+    if frac.dtype == torch.float64:
+        return sincg_(math.pi * frac, n)
+    factor = sincg_((frac - rounded).mul_(math.pi), n)
+    if n % 2 == 0:  # (-1)^((N-1)·h0) = (-1)^h0 for even N, 1 for odd N
+        factor.mul_(1.0 - 2.0 * torch.remainder(rounded, 2.0))
+    return factor
 
 
 def _f_cell(k: _Constants, h0: Tensor, k0: Tensor, l0: Tensor) -> Tensor:
-    """F of the nearest reflection: the grid value, default_F outside the grid's box."""
+    """F of the nearest reflection: the grid value, default_F outside the grid's box.
+    Overwrites h0 (the caller has recorded it)."""
     if k.grid is None:
         return k.default_F
+    inside = None
+    if k.grid_masked:
+        inside = (h0 >= k.grid_lo[0]) & (h0 <= k.grid_hi[0])
+        inside &= (k0 >= k.grid_lo[1]) & (k0 <= k.grid_hi[1])
+        inside &= (l0 >= k.grid_lo[2]) & (l0 <= k.grid_hi[2])
     sh, sk = k.grid_strides
     # Integer-valued arithmetic in the working dtype is exact here (|index| < 2**24).
-    flat = h0 * sh + k0 * sk + l0 + k.grid_offset
-    index = flat.long().clamp_(0, k.grid.numel() - 1)
-    f = k.grid.take(index)
-    if not k.grid_masked:
-        return f
-    inside = (h0 >= k.grid_lo[0]) & (h0 <= k.grid_hi[0])
-    inside &= (k0 >= k.grid_lo[1]) & (k0 <= k.grid_hi[1])
-    inside &= (l0 >= k.grid_lo[2]) & (l0 <= k.grid_hi[2])
-    return torch.where(inside, f, k.default_F)
+    flat = h0.mul_(sh).add_(k0, alpha=sk).add_(l0).add_(k.grid_offset)
+    f = k.grid.take(flat.long().clamp_(0, k.grid.numel() - 1))
+    return f if inside is None else torch.where(inside, f, k.default_F)
 
 
 def _accumulate_steps(k: _Constants, q: tuple[Tensor, Tensor, Tensor], intensity: Tensor,
                       rec: _Recorder | None) -> None:
     """intensity += F_cell²·F_latt² for every φ step, in step order (in place)."""
+    tmp = torch.empty((len(k.axes[0][0]), intensity.numel()), dtype=k.dtype, device=k.device)
     fracs, rounded, factors = [], [], []
-    f_latt = None
     for axis, n in zip(k.axes, k.N):
-        frac = axis[0] * q[0] + axis[1] * q[1] + axis[2] * q[2]  # h = a·q, (nphi, npix)
+        frac = axis[0] * q[0]  # h = a·q, (nphi, npix)
+        frac.add_(torch.mul(axis[1], q[1], out=tmp))
+        frac.add_(torch.mul(axis[2], q[2], out=tmp))
         fracs.append(frac)
-        rounded.append(torch.ceil(frac - 0.5))
-        if n > 1:
-            factor = sincg(math.pi * frac, n)
-            f_latt = factor if f_latt is None else f_latt * factor
-        else:
-            factor = None  # F_latt factor is exactly 1
-        factors.append(factor)
-    f_cell = _f_cell(k, *rounded)
-    term = f_cell * f_cell
-    if f_latt is not None:
-        term = term * f_latt * f_latt
-    else:
-        term = term.expand(len(k.axes[0][0]), intensity.numel())
-    for step in range(term.shape[0]):
-        intensity += term[step]
+        rounded.append((frac - 0.5).ceil_())
+        # F_latt factor: exactly 1 (so left out of the product) when N <= 1.
+        factors.append(lattice_factor(frac, rounded[-1], n) if n > 1 else None)
     if rec is not None:
         one = torch.ones((), dtype=k.dtype, device=k.device)
         rec.put("hkl_frac", *fracs, phi_step=True)
         rec.put("hkl_rounded", *rounded, phi_step=True)
         for name, factor in zip(("F_latt_a", "F_latt_b", "F_latt_c"), factors):
             rec.put(name, factor if factor is not None else one, phi_step=True)
+    f_latt = None
+    for factor in factors:
+        if factor is not None:
+            f_latt = factor if f_latt is None else f_latt.mul_(factor)
+    f_cell = _f_cell(k, *rounded)
+    if rec is not None:
         rec.put("F_latt", f_latt if f_latt is not None else one, phi_step=True)
-        rec.put("F_cell", f_cell, phi_step=f_cell.dim() > 0)
+        rec.put("F_cell", f_cell, phi_step=True)
+    term = f_cell * f_cell  # F_cell·F_cell·F_latt·F_latt, left to right
+    if f_latt is not None:
+        term = term.mul_(f_latt).mul_(f_latt) if term.dim() else term * f_latt * f_latt
+    else:
+        term = term.expand_as(tmp)
+    for step in range(term.shape[0]):
+        intensity += term[step]
 
 
 def _omega(k: _Constants, r: Tensor) -> Tensor:
@@ -238,31 +268,60 @@ def render_chunk(k: _Constants, rows: Tensor, cols: Tensor, rec: _Recorder | Non
 # ---------------------------------------------------------------------------------------------
 
 
+def _chunk_rows(device: torch.device, ncols: int, nphi: int, chunk_pixels: int | None) -> int:
+    if chunk_pixels is None:
+        if device.type == "cpu":
+            # Keep every (nphi, npix) op under torch's parallel grain so it runs inline on the
+            # worker thread that issued it (see `render`).
+            chunk_pixels = TORCH_GRAIN_SIZE // nphi
+        else:
+            chunk_pixels = GPU_CHUNK_PIXELS
+    return max(1, chunk_pixels // ncols)
+
+
 def render(scene: Scene, dtype: str = "float32", device: str = "cpu",
-           chunk_pixels: int | None = None) -> Rendering:
-    """The float32 image of the Scene's ROI (zeros elsewhere) and, if asked, its traced pixel."""
+           chunk_pixels: int | None = None, workers: int | None = None) -> Rendering:
+    """The float32 image of the Scene's ROI (zeros elsewhere) and, if asked, its traced pixel.
+
+    On a CPU, chunks go to `workers` threads (default: torch.get_num_threads(), torch's own
+    choice), each running small single-threaded torch ops, rather than one thread issuing
+    ops that torch splits over its OpenMP team: that team meets at a barrier after every op,
+    tens of thousands of times per image, and on a shared machine one descheduled member stalls
+    all the others (measured here: 3-10x slower under load). Independent chunks behave like
+    the C engine's dynamic schedule. Torch releases the GIL inside each op."""
     tdtype = TORCH_DTYPES[dtype]
     tdevice = torch.device(device)
     k = _constants(scene, tdtype, tdevice)
     det = scene.detector
     xmin, xmax, ymin, ymax = scene.roi
     ncols = xmax - xmin + 1
-    per_chunk = chunk_pixels or CHUNK_PIXELS.get(tdevice.type, CHUNK_PIXELS["cpu"])
-    rows_per_chunk = max(1, per_chunk // ncols)
+    rows_per_chunk = _chunk_rows(tdevice, ncols, len(scene.cells), chunk_pixels)
+    if workers is None:
+        workers = torch.get_num_threads() if tdevice.type == "cpu" else 1
 
     image = torch.zeros((det.spixels, det.fpixels), dtype=torch.float32, device=tdevice)
     cols = torch.arange(xmin, xmax + 1, dtype=tdtype, device=tdevice)
     traced = scene.trace_pixel
     traced_in_roi = traced is not None and ymin <= traced[0] <= ymax and xmin <= traced[1] <= xmax
-    recorder = None
-    for row0 in range(ymin, ymax + 1, rows_per_chunk):
+
+    def fill(row0: int) -> _Recorder | None:
         row1 = min(row0 + rows_per_chunk, ymax + 1)
         rows = torch.arange(row0, row1, dtype=tdtype, device=tdevice)
         rec = None
         if traced_in_roi and row0 <= traced[0] < row1:  # type: ignore[index]
-            rec = recorder = _Recorder((traced[0] - row0) * ncols + (traced[1] - xmin))  # type: ignore[index]
+            rec = _Recorder((traced[0] - row0) * ncols + (traced[1] - xmin))  # type: ignore[index]
         values = render_chunk(k, rows, cols, rec)
         image[row0:row1, xmin:xmax + 1] = values.view(row1 - row0, ncols)
+        return rec
+
+    starts = range(ymin, ymax + 1, rows_per_chunk)
+    if workers > 1 and len(starts) > 1:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="minibragg") as pool:
+            recorders = list(pool.map(fill, starts))
+    else:
+        recorders = [fill(row0) for row0 in starts]
+    recorder = next((rec for rec in recorders if rec is not None), None)
+
     if traced is not None and not traced_in_roi:
         # Not part of the image: the same code on a one-pixel chunk; the image keeps its 0.
         recorder = _Recorder(0)
@@ -299,11 +358,11 @@ def _trace_values(scene: Scene, dtype: str, rec: _Recorder, stored: Tensor) -> d
         "diffracted_vec": got("diffracted_vec"),
         "incident_vec": const(*det.beam),
         "lambda_meters": const(scene.lambda_m),
-        "lambda_angstroms": const(scene.lambda_m * 1e10),
+        "lambda_angstroms": const(scene.lambda_A),
         "scattering_vec_A_inv": got("scattering_vec_A_inv"),
-        "rot_a_angstroms": const(*(x * 1e10 for x in first.a)),
-        "rot_b_angstroms": const(*(x * 1e10 for x in first.b)),
-        "rot_c_angstroms": const(*(x * 1e10 for x in first.c)),
+        "rot_a_angstroms": const(*first.a),
+        "rot_b_angstroms": const(*first.b),
+        "rot_c_angstroms": const(*first.c),
         "rot_a_star_A_inv": const(*first.a_star),
         "rot_b_star_A_inv": const(*first.b_star),
         "rot_c_star_A_inv": const(*first.c_star),

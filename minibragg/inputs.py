@@ -37,11 +37,11 @@ def reach(args: list[str], matrix_path: str) -> tuple[int, int, int]:
     F, S = np.meshgrid(fast * det.pixel, slow * det.pixel)
     pos = np.stack([det.pix0[c] + F * det.fdet[c] + S * det.sdet[c] for c in range(3)])
     d = pos / np.sqrt((pos * pos).sum(axis=0))
-    q = (d - np.asarray(det.beam).reshape(3, 1, 1)) / (config.lambda_A / 1e10)
+    q = (d - np.asarray(det.beam).reshape(3, 1, 1)) / (config.lambda_A * 1e-10)
     best = [0, 0, 0]
     for c in cells:
         for i, vec in enumerate((c.a, c.b, c.c)):
-            frac = np.tensordot(np.asarray(vec), q, axes=1)
+            frac = np.tensordot(np.asarray(vec) * 1e-10, q, axes=1)
             best[i] = max(best[i], int(np.abs(np.ceil(frac - 0.5)).max()))
     return best[0], best[1], best[2]
 

@@ -25,6 +25,7 @@ class Scene:
     cell: Cell  # before any φ rotation
     cells: tuple[Cell, ...]  # one per φ step
     lambda_m: float
+    lambda_A: float
     N: tuple[int, int, int]
     oversample: int
     steps: int
@@ -42,16 +43,17 @@ def build_scene(config: Config, matrix: Matrix | None, hkl: HklList | None) -> S
     detector = detector_frame(config)
     cell = crystal_cell(config, matrix)
     cells = tuple(rotated_cells(cell, config.spindle, phi_angles(config)))
-    lambda_m = config.lambda_A / 1.0e10
+    lambda_m = config.lambda_A * 1e-10
     grid = None
     if hkl is not None and len(hkl.F) > 0:
-        reach = index_reach((magnitude(cell.a), magnitude(cell.b), magnitude(cell.c)), lambda_m)
+        reach = index_reach(tuple(magnitude(v) * 1e-10 for v in (cell.a, cell.b, cell.c)), lambda_m)  # type: ignore[arg-type]
         grid = build_grid(hkl, config.default_F, reach)
     return Scene(
         detector=detector,
         cell=cell,
         cells=cells,
         lambda_m=lambda_m,
+        lambda_A=config.lambda_A,
         N=(config.Na, config.Nb, config.Nc),
         oversample=config.oversample,
         steps=cfg.steps(config),

@@ -33,7 +33,15 @@ def check_device(device: str) -> None:
 
 
 def warnings_for(scene: Scene) -> tuple[str, ...]:
-    return (ODET_WARNING,) if scene.detector.odet_auto else ()
+    """The WARNING lines both engines print before computing (same words as the C engine)."""
+    lines = [ODET_WARNING] if scene.detector.odet_auto else []
+    if scene.trace_pixel is not None:
+        slow, fast = scene.trace_pixel
+        xmin, xmax, ymin, ymax = scene.roi
+        if not (ymin <= slow <= ymax and xmin <= fast <= xmax):
+            lines.append(f"WARNING: trace pixel (slow {slow}, fast {fast}) is outside the ROI; "
+                         "its image value is 0")
+    return tuple(lines)
 
 
 def prepare(config: Config) -> Scene:

@@ -140,8 +140,8 @@ def test_commands_environment_reproduce():
     assert "lab-node-7" in env and "| torch | 2.13.0+cpu |" in env
     assert "sha256:" + "ab" * 32 in env and "nb-evidence:0.1.0" in env
     rep = section(md, "Reproduce")
-    assert "```sh\nnb-evidence replay bundles/20261127T210501Z-cli-flags-003-phase-j-3f9a0c1e\n```" \
-        in rep
+    assert ("```sh\nnb-evidence replay "
+            "bundles/20261127T210501Z-cli-flags-003-phase-j-3f9a0c1e\n```") in rep
 
 
 def test_partial_report_says_what_failed():

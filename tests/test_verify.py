@@ -268,3 +268,36 @@ def test_cli_exit_codes_and_json(bundle: Path) -> None:
 def test_cli_error_propagates_for_the_app_handler(tmp_path: Path) -> None:
     r = CliRunner().invoke(_app(), ["verify", str(tmp_path / "nope")])
     assert isinstance(r.exception, BundleError)
+
+
+# --------------------------------------------------------------------------- a real capture
+
+
+def test_a_real_capture_verifies_attaches_and_exports(tmp_path: Path) -> None:
+    """One real capture (the tiny test engines, py printing a fluence it did not use) through
+    verify, attach --dry-run and export: the schema and the readers agree with the writer."""
+    from datetime import date
+
+    from bundle.export import export
+    from bundle.ledger import attach
+    from test_capture import bundles_in, make_repo, run_cli
+
+    repo = make_repo(tmp_path, bug="lie")
+    proc = run_cli("capture", "spec.toml", "--repo", ".", "--bundles", str(repo / "bundles"), "--json", cwd=repo)
+    assert proc.returncode == 1, proc.stderr
+    [b] = bundles_in(repo / "bundles")
+    r = verify_bundle(b)
+    assert r.intact, r
+    assert validate_manifest(load_manifest(b)) == []
+
+    fix_plan = repo / "docs" / "fix_plan.md"
+    fix_plan.parent.mkdir()
+    fix_plan.write_text("## [TINY-001] Tiny\n- Status: open\n")
+    a = attach(b, fix_plan, "TINY-001", "me", dry_run=True, today=date(2026, 11, 27))
+    assert "**PARITY FAILURE** (first divergence at fluence_photons_per_m2)" in a.entry
+    assert "py trace is NOT self-consistent" in a.entry
+    assert f"`bundles/{b.name}/manifest.json`" in a.entry
+
+    written = export(b, repo / "reports" / "2026-11-tiny" / "phase_a")
+    assert (written[0].name, written[1].name) == ("trace_c_scaling.log", "trace_py_scaling.log")
+    assert "**NO**" in (written[0].parent / "scaling_chain.md").read_text()
