@@ -1,14 +1,16 @@
 """Benchmark: the FULL supervisor command (nanobragg-facts §2) on both minibragg engines.
 
 Builds the C engine, writes the inputs (python -m minibragg.inputs), then runs, one after the
-other in a scratch directory:
-  - C, OMP_NUM_THREADS=2 (or --threads)
-  - PyTorch -dtype float64 -device cpu
-  - PyTorch -dtype float32 -device cpu
-and prints wall seconds and peak RSS of each (os.wait4 on the child: its own ru_maxrss), plus
-how the float images compare with C's. It prints figures and asserts nothing.
+other in a scratch directory, each with -trace_pixel 1039 685:
+  c       C, OMP_NUM_THREADS=2 (or --threads)
+  py64    PyTorch -dtype float64 -device cpu
+  py32    PyTorch -dtype float32 -device cpu
+  cuda64  PyTorch -dtype float64 -device cuda   (only when asked: --engines)
+  cuda32  PyTorch -dtype float32 -device cuda
+and prints wall seconds and peak RSS of each (os.wait4 on the child: its own ru_maxrss), then
+how each image and trace compares with C's. It prints figures and asserts nothing.
 
-    .venv/bin/python bench/minibragg_bench.py [--repeat N] [--threads N] [--keep DIR]
+    .venv/bin/python bench/minibragg_bench.py [--engines c,py64,py32] [--repeat N] [--threads N] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -61,11 +63,34 @@ def compare(reference: Path, other: Path) -> str:
             f"identical_pixels={np.count_nonzero(a == b)}/{a.size}")
 
 
+def trace_values(log: Path, prefix: str) -> dict[str, list[float]]:
+    values = {}
+    for line in log.read_text().splitlines():
+        if line.startswith(prefix + " "):
+            parts = line.split()
+            values[parts[1]] = [float(v) for v in parts[2:]]
+    return values
+
+
+def worst_key(reference: dict[str, list[float]], other: dict[str, list[float]]) -> str:
+    if not reference or list(reference) != list(other):
+        return "trace keys differ or missing"
+    worst, where = 0.0, ""
+    for key, a_vals in reference.items():
+        for a, b in zip(a_vals, other[key]):
+            diff = abs(a - b) / max(abs(a), abs(b), 1e-300)
+            if diff > worst:
+                worst, where = diff, key
+    return f"worst trace key rel diff {worst:.3e} ({where or 'all identical'})"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=1, help="runs per engine (best and all printed)")
     parser.add_argument("--threads", type=int, default=2, help="OMP_NUM_THREADS for the C engine")
     parser.add_argument("--keep", help="scratch directory to use and keep (default: a temp dir)")
+    parser.add_argument("--engines", default="c,py64,py32",
+                        help="comma-separated, from c, py64, py32, cuda64, cuda32 (c is the reference)")
     args = parser.parse_args()
 
     scratch = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="minibragg-bench-"))
@@ -77,22 +102,27 @@ def main() -> int:
               f"traced pixel {TRACE_PIXEL}; {os.cpu_count()} CPUs; scratch {scratch}")
         base_env = dict(os.environ, KMP_DUPLICATE_LIB_OK="TRUE", PYTHONPATH=str(REPO))
         trace = ["-trace_pixel", str(TRACE_PIXEL[0]), str(TRACE_PIXEL[1])]
-        runs = {
-            "C (OMP_NUM_THREADS=%d)" % args.threads: (
-                [str(binary), *supervisor_args(mat, hkl, str(scratch / "c.bin")), *trace],
-                dict(base_env, OMP_NUM_THREADS=str(args.threads)), scratch / "c.bin"),
-            "PyTorch float64 cpu": (
-                [sys.executable, "-m", "minibragg", *supervisor_args(mat, hkl, str(scratch / "py64.bin")),
-                 *trace, "-dtype", "float64", "-device", "cpu"], base_env, scratch / "py64.bin"),
-            "PyTorch float32 cpu": (
-                [sys.executable, "-m", "minibragg", *supervisor_args(mat, hkl, str(scratch / "py32.bin")),
-                 *trace, "-dtype", "float32", "-device", "cpu"], base_env, scratch / "py32.bin"),
+        def py(tag: str, dtype: str, device: str):
+            return ([sys.executable, "-m", "minibragg", *supervisor_args(mat, hkl, str(scratch / f"{tag}.bin")),
+                     *trace, "-dtype", dtype, "-device", device], base_env, scratch / f"{tag}.bin", "TRACE_PY:")
+
+        known = {
+            "c": ("C (OMP_NUM_THREADS=%d)" % args.threads,
+                  ([str(binary), *supervisor_args(mat, hkl, str(scratch / "c.bin")), *trace],
+                   dict(base_env, OMP_NUM_THREADS=str(args.threads)), scratch / "c.bin", "TRACE_C:")),
+            "py64": ("PyTorch float64 cpu", py("py64", "float64", "cpu")),
+            "py32": ("PyTorch float32 cpu", py("py32", "float32", "cpu")),
+            "cuda64": ("PyTorch float64 cuda", py("cuda64", "float64", "cuda")),
+            "cuda32": ("PyTorch float32 cuda", py("cuda32", "float32", "cuda")),
         }
+        runs = {known[tag][0]: known[tag][1] for tag in args.engines.split(",")}
         results = {}
-        for name, (argv, env, _) in runs.items():
+        logs = {}
+        for name, (argv, env, _, _) in runs.items():
             walls, rsss = [], []
             for i in range(args.repeat):
-                wall, rss, rc = timed(argv, scratch, env, scratch / f"{name.split()[0]}-{i}.log")
+                logs[name] = scratch / f"{name.split()[0]}-{name.split()[1]}-{i}.log"
+                wall, rss, rc = timed(argv, scratch, env, logs[name])
                 if rc != 0:
                     print(f"{name}: exit status {rc}, see {scratch}")
                 walls.append(wall)
@@ -100,10 +130,12 @@ def main() -> int:
             results[name] = (walls, rsss)
             print(f"{name:28s} wall {min(walls):7.2f} s (runs: {', '.join(f'{w:.2f}' for w in walls)})"
                   f"   peak RSS {max(rsss):7.1f} MiB", flush=True)
-        reference = runs[next(iter(runs))][2]
-        for name, (_, _, image) in list(runs.items())[1:]:
+        first = next(iter(runs))
+        reference, ref_trace = runs[first][2], trace_values(logs[first], runs[first][3])
+        for name, (_, _, image, prefix) in list(runs.items())[1:]:
             if image.exists() and reference.exists():
-                print(f"{name:28s} vs C: {compare(reference, image)}")
+                print(f"{name:28s} vs {first.split()[0]}: {compare(reference, image)}; "
+                      f"{worst_key(ref_trace, trace_values(logs[name], prefix))}")
     finally:
         if not args.keep:
             shutil.rmtree(scratch, ignore_errors=True)

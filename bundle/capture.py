@@ -158,7 +158,7 @@ def _capture(plan: Plan, options: CaptureOptions, bundle_id: str, start: datetim
     spec, target = plan.spec, plan.target
     roots = {"repo": plan.repo, "scratch": plan.scratch}
     env_info = environment.collect(options.python, _cuda())
-    env_info.update(environment.git_state(Path(plan.repo)))
+    git = environment.git_state(Path(plan.repo))
 
     records: list[CommandRecord] = []
     done: dict[str, bool] = {}
@@ -275,7 +275,7 @@ def _capture(plan: Plan, options: CaptureOptions, bundle_id: str, start: datetim
         target=target.name, pixel=spec.pixel, engines=tuple(runs), comparison=comparison,
         metrics=metrics, commands=tuple(records), environment=env_info, notes=tuple(notes),
         reproduce=reproduce, created_utc=start.isoformat().replace("+00:00", "Z"),
-        extra={"stderr_tails": stderr_tails},
+        extra={"stderr_tails": stderr_tails, "target": {"repo": plan.repo, **git}},
     )
 
     emit(Event("info", "render", "report, plots, tables"))
@@ -291,8 +291,7 @@ def _capture(plan: Plan, options: CaptureOptions, bundle_id: str, start: datetim
             d = digest(base / f, f, "repo" if origin == "repo" else "input")
             inputs.append({"path": f, "root": d.root, "size": d.size, "sha256": d.sha256,
                            "origin": origin})
-    target_data = {"name": target.name, "profile": target.to_data(), "repo": plan.repo,
-                   **{k: env_info.pop(k) for k in ("repo_commit", "repo_dirty", "repo_diff_sha256")}}
+    target_data = {"name": target.name, "profile": target.to_data(), "repo": plan.repo, **git}
     arguments = {"shared": list(plan.shared_args), "sha256": spec.args_sha256(),
                  "engines": {k: list(v) for k, v in plan.engine_argv.items()},
                  "templates": {s.name: list(s.argv_template) for s in plan.steps},

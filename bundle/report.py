@@ -435,6 +435,12 @@ def _environment(result: CaptureResult) -> list[str]:
         if k not in ("versions", "container") and isinstance(v, Mapping):
             items = ", ".join(f"{a}={b}" for a, b in v.items())
             out.append(f"- {k}: {items or '—'}")
+    target = (result.extra or {}).get("target") or {}
+    if target.get("repo"):
+        commit = target.get("repo_commit") or "not a git checkout"
+        dirty = (f", uncommitted changes (sha256 {target['repo_diff_sha256'][:12]})"
+                 if target.get("repo_dirty") and target.get("repo_diff_sha256") else "")
+        out.append(f"- repo: `{target['repo']}` at `{commit}`{dirty}")
     container = env.get("container")
     if container:
         out.append(f"- container image: `{container.get('image_id') or '?'}`"

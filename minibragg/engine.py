@@ -1,9 +1,9 @@
 """The PyTorch renderer: a Scene -> a float32 image (and, optionally, one pixel's trace).
 
 Pixels are computed in chunks of whole rows of the ROI, vectorized over every pixel of the
-chunk and every φ step at once; Python loops run only over sub-pixels, the three cell axes and
-φ steps (to add the φ terms in the C engine's order). Memory is bounded by the chunk size, not
-the image size.
+chunk; Python loops run only over sub-pixels, φ steps and the three cell axes, in the C
+engine's nesting, so each pixel's sum is accumulated in the C engine's order. Memory is bounded
+by the chunk size, not the image size.
 
 Order of operations follows the contract's formulas as written (docs/minibragg.md), so that in
 float64 the two engines differ only by the last-bit differences of libm against torch's sin /
@@ -63,7 +63,7 @@ class _Constants:
     lambda_m: float
     oversample: int
     N: tuple[int, int, int]
-    axes: tuple[tuple[Tensor, Tensor, Tensor], ...]  # axis (a, b, c) -> component -> (nphi, 1)
+    cells_m: tuple[tuple[tuple[float, float, float], ...], ...]  # φ step -> (a, b, c) in m
     grid: Tensor | None  # flat F grid
     grid_lo: tuple[int, int, int]
     grid_hi: tuple[int, int, int]
@@ -83,10 +83,9 @@ def _constants(scene: Scene, dtype: torch.dtype, device: torch.device) -> _Const
     det = scene.detector
     # Scalars stay Python floats: torch rounds them to the tensor dtype in each op.
     # Rotated direct axes in metres (Å · 1e-10 after the rotation, as the C engine does).
-    axes = tuple(
-        tuple(torch.tensor([[getattr(cell, name)[c] * 1e-10] for cell in scene.cells], dtype=dtype, device=device)
-              for c in range(3))
-        for name in ("a", "b", "c")
+    cells_m = tuple(
+        tuple(tuple(x * 1e-10 for x in vec) for vec in (cell.a, cell.b, cell.c))  # type: ignore[misc]
+        for cell in scene.cells
     )
     grid = scene.grid
     if grid is not None:
@@ -102,7 +101,7 @@ def _constants(scene: Scene, dtype: torch.dtype, device: torch.device) -> _Const
     return _Constants(
         dtype=dtype, device=device, pix0=det.pix0, fdet=det.fdet, sdet=det.sdet, beam=det.beam,
         sub=det.pixel / scene.oversample, pixel=det.pixel, close_distance=det.close_distance,
-        lambda_m=scene.lambda_m, oversample=scene.oversample, N=scene.N, axes=axes,
+        lambda_m=scene.lambda_m, oversample=scene.oversample, N=scene.N, cells_m=cells_m,
         grid=grid_tensor, grid_lo=lo, grid_hi=hi, grid_strides=strides, grid_offset=offset,
         grid_masked=masked, default_F=torch.tensor(scene.default_F, dtype=dtype, device=device),
         steps=scene.steps, fluence=scene.fluence, polar_K=scene.polar_K, nopolar=scene.nopolar,
@@ -117,11 +116,10 @@ class _Recorder:
         self.at = at  # flat index of the traced pixel within its chunk
         self.values: dict[str, object] = {}
 
-    def put(self, key: str, *tensors: Tensor, phi_step: bool = False) -> None:
-        """Copy (the engine goes on working in place) the traced pixel's value of each tensor;
-        phi_step: the tensors are (nphi, npix), take the first φ step. 0-d: a constant."""
-        pick = (lambda t: t[0, self.at]) if phi_step else (lambda t: t[self.at])
-        self.values[key] = tuple((pick(t) if t.dim() > 0 else t).clone() for t in tensors)
+    def put(self, key: str, *tensors: Tensor) -> None:
+        """Copy (the engine goes on working in place) the traced pixel's value of each
+        per-pixel tensor; a 0-d tensor is a constant, copied whole."""
+        self.values[key] = tuple((t[self.at] if t.dim() > 0 else t).clone() for t in tensors)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -173,38 +171,37 @@ def _f_cell(k: _Constants, h0: Tensor, k0: Tensor, l0: Tensor) -> Tensor:
 
 def _accumulate_steps(k: _Constants, q: tuple[Tensor, Tensor, Tensor], intensity: Tensor,
                       rec: _Recorder | None) -> None:
-    """intensity += F_cell²·F_latt² for every φ step, in step order (in place)."""
-    tmp = torch.empty((len(k.axes[0][0]), intensity.numel()), dtype=k.dtype, device=k.device)
-    fracs, rounded, factors = [], [], []
-    for axis, n in zip(k.axes, k.N):
-        frac = axis[0] * q[0]  # h = a·q, (nphi, npix)
-        frac.add_(torch.mul(axis[1], q[1], out=tmp))
-        frac.add_(torch.mul(axis[2], q[2], out=tmp))
-        fracs.append(frac)
-        rounded.append((frac - 0.5).ceil_())
-        # F_latt factor: exactly 1 (so left out of the product) when N <= 1.
-        factors.append(lattice_factor(frac, rounded[-1], n) if n > 1 else None)
-    if rec is not None:
-        one = torch.ones((), dtype=k.dtype, device=k.device)
-        rec.put("hkl_frac", *fracs, phi_step=True)
-        rec.put("hkl_rounded", *rounded, phi_step=True)
-        for name, factor in zip(("F_latt_a", "F_latt_b", "F_latt_c"), factors):
-            rec.put(name, factor if factor is not None else one, phi_step=True)
-    f_latt = None
-    for factor in factors:
-        if factor is not None:
-            f_latt = factor if f_latt is None else f_latt.mul_(factor)
-    f_cell = _f_cell(k, *rounded)
-    if rec is not None:
-        rec.put("F_latt", f_latt if f_latt is not None else one, phi_step=True)
-        rec.put("F_cell", f_cell, phi_step=True)
-    term = f_cell * f_cell  # F_cell·F_cell·F_latt·F_latt, left to right
-    if f_latt is not None:
-        term = term.mul_(f_latt).mul_(f_latt) if term.dim() else term * f_latt * f_latt
-    else:
-        term = term.expand_as(tmp)
-    for step in range(term.shape[0]):
-        intensity += term[step]
+    """intensity += F_cell²·F_latt² for each φ step in turn (in place): the C engine's order."""
+    tmp = torch.empty_like(intensity)
+    for step, cell in enumerate(k.cells_m):
+        fracs, rounded, factors = [], [], []
+        for (ax, ay, az), n in zip(cell, k.N):
+            frac = q[0] * ax  # h = a·q
+            frac.add_(torch.mul(q[1], ay, out=tmp))
+            frac.add_(torch.mul(q[2], az, out=tmp))
+            fracs.append(frac)
+            rounded.append((frac - 0.5).ceil_())
+            # F_latt factor: exactly 1 (so left out of the product) when N <= 1.
+            factors.append(lattice_factor(frac, rounded[-1], n) if n > 1 else None)
+        record = rec if step == 0 else None  # per-step trace keys: the first φ step
+        if record is not None:
+            one = torch.ones((), dtype=k.dtype, device=k.device)
+            record.put("hkl_frac", *fracs)
+            record.put("hkl_rounded", *rounded)
+            for name, factor in zip(("F_latt_a", "F_latt_b", "F_latt_c"), factors):
+                record.put(name, factor if factor is not None else one)
+        f_latt = None
+        for factor in factors:
+            if factor is not None:
+                f_latt = factor if f_latt is None else f_latt.mul_(factor)
+        f_cell = _f_cell(k, *rounded)
+        if record is not None:
+            record.put("F_latt", f_latt if f_latt is not None else one)
+            record.put("F_cell", f_cell)
+        term = f_cell * f_cell  # F_cell·F_cell·F_latt·F_latt, left to right
+        if f_latt is not None:
+            term = term.mul_(f_latt).mul_(f_latt) if term.dim() else term * f_latt * f_latt
+        intensity.add_(term)
 
 
 def _omega(k: _Constants, r: Tensor) -> Tensor:
@@ -268,12 +265,12 @@ def render_chunk(k: _Constants, rows: Tensor, cols: Tensor, rec: _Recorder | Non
 # ---------------------------------------------------------------------------------------------
 
 
-def _chunk_rows(device: torch.device, ncols: int, nphi: int, chunk_pixels: int | None) -> int:
+def _chunk_rows(device: torch.device, ncols: int, chunk_pixels: int | None) -> int:
     if chunk_pixels is None:
         if device.type == "cpu":
-            # Keep every (nphi, npix) op under torch's parallel grain so it runs inline on the
-            # worker thread that issued it (see `render`).
-            chunk_pixels = TORCH_GRAIN_SIZE // nphi
+            # Keep every op under torch's parallel grain so it runs inline on the worker
+            # thread that issued it (see `render`); 32768 float64 = 256 KiB, cache-sized.
+            chunk_pixels = TORCH_GRAIN_SIZE
         else:
             chunk_pixels = GPU_CHUNK_PIXELS
     return max(1, chunk_pixels // ncols)
@@ -295,7 +292,7 @@ def render(scene: Scene, dtype: str = "float32", device: str = "cpu",
     det = scene.detector
     xmin, xmax, ymin, ymax = scene.roi
     ncols = xmax - xmin + 1
-    rows_per_chunk = _chunk_rows(tdevice, ncols, len(scene.cells), chunk_pixels)
+    rows_per_chunk = _chunk_rows(tdevice, ncols, chunk_pixels)
     if workers is None:
         workers = torch.get_num_threads() if tdevice.type == "cpu" else 1
 

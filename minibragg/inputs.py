@@ -25,15 +25,16 @@ MARGIN = 2  # indices beyond the sampled reach: covers the pixels between sample
 SAMPLE_STRIDE = 8  # pixels between sampled rows/columns (h moves < 0.1 per pixel here)
 
 
-def reach(args: list[str], matrix_path: str) -> tuple[int, int, int]:
-    """max |h0|, |k0|, |l0| over the detector (every SAMPLE_STRIDE-th pixel and the edges) and
-    every φ step of the command `args`, computed in float64 with numpy."""
+def reach(args: list[str], matrix_path: str, stride: int = SAMPLE_STRIDE) -> tuple[int, int, int]:
+    """max |h0|, |k0|, |l0| over the detector (every `stride`-th pixel and the edges) and every
+    φ step of the command `args`, computed in float64 with numpy. The whole area is sampled,
+    not only the edges: h = a·q can peak inside the detector (where q is parallel to a)."""
     config = parse_args(args)
     det = detector_frame(config)
     cell = cell_from_reciprocal(*reciprocal_from_matrix(read_matrix(matrix_path), config.lambda_A))
     cells = rotated_cells(cell, config.spindle, phi_angles(config))
-    fast = np.unique(np.r_[np.arange(0, det.fpixels, SAMPLE_STRIDE), det.fpixels - 1]) + 0.5
-    slow = np.unique(np.r_[np.arange(0, det.spixels, SAMPLE_STRIDE), det.spixels - 1]) + 0.5
+    fast = np.unique(np.r_[np.arange(0, det.fpixels, stride), det.fpixels - 1]) + 0.5
+    slow = np.unique(np.r_[np.arange(0, det.spixels, stride), det.spixels - 1]) + 0.5
     F, S = np.meshgrid(fast * det.pixel, slow * det.pixel)
     pos = np.stack([det.pix0[c] + F * det.fdet[c] + S * det.sdet[c] for c in range(3)])
     d = pos / np.sqrt((pos * pos).sum(axis=0))

@@ -5,6 +5,7 @@ Computed from the float32 values stored in the image (what -floatfile holds), in
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -22,15 +23,17 @@ class ImageStats:
 
 def image_stats(image: torch.Tensor, roi: tuple[int, int, int, int]) -> ImageStats:
     xmin, xmax, ymin, ymax = roi
-    region = image[ymin:ymax + 1, xmin:xmax + 1].to(torch.float64)
-    flat = region.reshape(-1)
+    flat = image[ymin:ymax + 1, xmin:xmax + 1].reshape(-1).to(torch.float64, copy=True)
     where = int(torch.argmax(flat))  # the first maximum in memory order
     ncols = xmax - xmin + 1
-    mean = flat.mean()
-    rms = torch.sqrt((flat * flat).mean())
-    rmsd = torch.sqrt(((flat - mean) ** 2).mean())
-    return ImageStats(max_I=float(flat[where]), max_slow=ymin + where // ncols,
-                      max_fast=xmin + where % ncols, mean=float(mean), rms=float(rms), rmsd=float(rmsd))
+    n = flat.numel()
+    mean = float(flat.sum()) / n
+    rms = math.sqrt(float(torch.dot(flat, flat)) / n)
+    max_I = float(flat[where])
+    flat -= mean  # two passes, as the C engine: the deviations from the mean, then their rms
+    rmsd = math.sqrt(float(torch.dot(flat, flat)) / n)
+    return ImageStats(max_I=max_I, max_slow=ymin + where // ncols, max_fast=xmin + where % ncols,
+                      mean=mean, rms=rms, rmsd=rmsd)
 
 
 def stats_lines(stats: ImageStats) -> list[str]:

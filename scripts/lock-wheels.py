@@ -14,6 +14,8 @@ Flavors:
   cuda  build/wheels-cuda/*.whl, lock wheels/requirements-cuda.lock: the same set with PyPI's default
         Linux torch 2.13.0 build (CUDA 13.0 runtime in nvidia-* wheels) instead of +cpu. Several GB;
         torch's own wheel must match the sha256 pinned below, established before any lock existed.
+        pip runs --isolated against https://pypi.org/simple (NB_CUDA_INDEX_URL overrides; PIP_CERT
+        is passed on), so no find-links copy of torch+cpu can stand in for it.
 
 Every lock line is `name==version --hash=sha256:HEX`, hashed here with hashlib over the file pip
 saved. The lock's header records a sha256 of its inputs, so a changed requirements.txt,
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import re
 import subprocess
 import sys
@@ -64,6 +67,16 @@ class Flavor:
     lock: Path
     dest: Path
     header: str
+
+    def pip_options(self) -> list[str]:
+        """For cuda: pip without this machine's config, whose find-links hold torch 2.13.0+cpu,
+        which satisfies `torch==2.13.0` too (a local version label) and would win the resolution."""
+        if self.name != "cuda":
+            return []
+        options = ["--isolated", "--index-url", os.environ.get("NB_CUDA_INDEX_URL", "https://pypi.org/simple")]
+        if os.environ.get("PIP_CERT"):
+            options += ["--cert", os.environ["PIP_CERT"]]
+        return options
 
     def requirements(self) -> list[str]:
         """Top-level requirements: requirements.txt (torch swapped for cuda) + build backend."""
@@ -136,8 +149,8 @@ def _log(message: str) -> None:
     print(f"lock-wheels: {message}", file=sys.stderr)
 
 
-def _pip(args: list[str]) -> None:
-    cmd = [sys.executable, "-m", "pip", *args]
+def _pip(args: list[str], options: list[str]) -> None:
+    cmd = [sys.executable, "-m", "pip", *options, *args]
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if proc.returncode != 0:
         tail = [ln for ln in proc.stdout.splitlines() if ln.strip() and not ln.startswith("WARNING: Location")]
@@ -180,7 +193,10 @@ def lock(flavor: Flavor) -> None:
         # A fresh directory, so the lock names exactly what this resolution chose.
         got = Path(scratch) / "wheels"
         _log(f"resolving {flavor.name} wheels for cp311 manylinux x86_64 (pip download) ...")
-        _pip(["download", "--progress-bar", "off", "-d", str(got), "-r", str(reqs), "-c", str(cons), *TARGET_ARGS])
+        _pip(
+            ["download", "--progress-bar", "off", "-d", str(got), "-r", str(reqs), "-c", str(cons), *TARGET_ARGS],
+            flavor.pip_options(),
+        )
         rows = []
         for path in sorted(got.glob("*.whl")):
             name, version = _wheel_name_version(path)
@@ -215,7 +231,8 @@ def fetch(flavor: Flavor, entries: dict[str, str]) -> None:
             [
                 "download", "--progress-bar", "off", "--no-deps", "--require-hashes",
                 "-d", str(flavor.dest), "-r", str(flavor.lock), *TARGET_ARGS,
-            ]
+            ],
+            flavor.pip_options(),
         )
     have = {_sha256(p) for p in flavor.dest.glob("*.whl")}
     still = set(entries) - have
