@@ -266,7 +266,7 @@ def _capture(plan: Plan, options: CaptureOptions, bundle_id: str, start: datetim
 
     status = "partial" if (failed_any or any(t is None for t in traces.values())) else "complete"
     verdict = verdict_of(comparison, status == "partial")
-    bundle_rel = _display_path(bundles / bundle_id)
+    bundle_rel = display_path(bundles / bundle_id)
     reproduce = options.reproduce or f"nb-evidence replay {bundle_rel}"
     stderr_tails = {r.step: _tail(staging / r.stderr.path) for r in records
                     if not r.ok and r.stderr is not None}
@@ -277,11 +277,6 @@ def _capture(plan: Plan, options: CaptureOptions, bundle_id: str, start: datetim
         reproduce=reproduce, created_utc=start.isoformat().replace("+00:00", "Z"),
         extra={"stderr_tails": stderr_tails, "target": {"repo": plan.repo, **git}},
     )
-
-    emit(Event("info", "render", "report, plots, tables"))
-    plot_paths = plots.render_plots(result, images, staging / "plots") if (comparison or images) else {}
-    (staging / "report.md").write_text(report.report_markdown(result, plot_paths), encoding="utf-8")
-    write_tables(staging, tables(result))
 
     inputs = []
     for f in spec.inputs.files:
@@ -296,17 +291,31 @@ def _capture(plan: Plan, options: CaptureOptions, bundle_id: str, start: datetim
                  "engines": {k: list(v) for k, v in plan.engine_argv.items()},
                  "templates": {s.name: list(s.argv_template) for s in plan.steps},
                  "roots": {"repo": plan.repo, "scratch": plan.scratch, "python": plan.python}}
-
-    # The crate describes every other file; the manifest (written last by finish) lists the crate too.
-    crate_mod.write_crate(staging, crate_mod.crate_metadata(result, list_files(staging)))
-    final = finish(staging, bundles, result, lambda files: build_manifest(
-        result, target=target_data, arguments=arguments, engines=engines_info, inputs=inputs,
-        files=files, bundle_path=bundle_rel, replay_of=options.replay_of))
+    emit(Event("info", "render", "report, plots, tables"))
+    final = write_bundle(staging, bundles, result, images, target=target_data,
+                         arguments=arguments, engines=engines_info, inputs=inputs,
+                         bundle_path=bundle_rel, replay_of=options.replay_of)
     emit(Event("info", "bundle", str(final), ok=True))
     return result, final
 
 
-def _display_path(path: Path) -> str:
+def write_bundle(staging: Path, bundles: Path, result: CaptureResult,
+                 images: Mapping[str, np.ndarray], *, target: Mapping, arguments: Mapping,
+                 engines: list, inputs: list, bundle_path: str,
+                 replay_of: str | None = None) -> Path:
+    """Render everything a result owes the reader into staging, then finish the bundle."""
+    plot_paths = (plots.render_plots(result, images, staging / "plots")
+                  if (result.comparison or images) else {})
+    (staging / "report.md").write_text(report.report_markdown(result, plot_paths), encoding="utf-8")
+    write_tables(staging, tables(result))
+    # The crate describes every other file; the manifest (written last by finish) lists the crate too.
+    crate_mod.write_crate(staging, crate_mod.crate_metadata(result, list_files(staging)))
+    return finish(staging, bundles, result, lambda files: build_manifest(
+        result, target=target, arguments=arguments, engines=engines, inputs=inputs,
+        files=files, bundle_path=bundle_path, replay_of=replay_of))
+
+
+def display_path(path: Path) -> str:
     """Relative to the working directory when inside it (what a user would type), else absolute."""
     try:
         return path.relative_to(Path.cwd()).as_posix()

@@ -282,6 +282,18 @@ def _find(engine: Engine, tag: str):
         raise ContainerError(f"cannot inspect image {tag}: {_one_line(exc)}") from None
 
 
+LOCAL_BASE = "local/debian:bookworm"
+
+
+def default_base(engine: Engine) -> str | None:
+    """The base to build on when none is named: NB_BASE_IMAGE, else the debootstrapped
+    ``local/debian:bookworm`` when this engine has it (no registry needed), else the Dockerfile's
+    pinned public default (None)."""
+    if os.environ.get("NB_BASE_IMAGE"):
+        return os.environ["NB_BASE_IMAGE"]
+    return LOCAL_BASE if _find(engine, LOCAL_BASE) is not None else None
+
+
 def project_root() -> Path:
     """The nb-evidence checkout this module runs from (where Dockerfile and wheels/ live)."""
     return Path(__file__).resolve().parent.parent
@@ -297,8 +309,9 @@ def ensure_image(
     """The image to run captures in, built first when this checkout's content tag is missing.
 
     ``repo_root`` is the nb-evidence checkout (default: :func:`project_root`), not the target repo
-    a capture reads. ``tag`` None means the content tag. A tag that exists is used as it is; a missing tag is built
-    only when it is the content tag (anything else names an image we cannot know how to make).
+    a capture reads. ``tag`` None means the content tag. A tag that exists is used as it is; a
+    missing tag is built only when it is the content tag (anything else names an image we cannot
+    know how to make).
     ``base_image`` overrides the Dockerfile's BASE_IMAGE build argument (e.g. local/debian:bookworm,
     from ``make base-image``, where no registry answers).
     """
@@ -315,11 +328,14 @@ def ensure_image(
             f"checkout's content tag {content.tag}; build that with `make image`, or pull/load {wanted}"
         )
     build_args = {"BASE_IMAGE": base_image} if base_image else {}
-    _emit(on_event, "image", f"building {wanted} from {root / DOCKERFILE}" + (f" on {base_image}" if base_image else ""))
+    on_base = f" on {base_image}" if base_image else ""
+    _emit(on_event, "image", f"building {wanted} from {root / DOCKERFILE}{on_base}")
     image_id = _build(engine, root, wanted, build_args, image_labels(root, build_args), on_event)
     image = _find(engine, wanted)
     if image is None or (image_id and image.id != image_id):
-        raise ContainerError(f"the engine reported building {image_id or 'an image'} but {wanted} does not name it")
+        raise ContainerError(
+            f"the engine reported building {image_id or 'an image'} but {wanted} does not name it"
+        )
     return _image_info(engine, wanted, image)
 
 
@@ -382,10 +398,15 @@ def _build(
 
 def _build_hint(error: str) -> str:
     low = error.lower()
-    if "wheels" in low and ("no source files" in low or "not found" in low or "no such file" in low):
+    missing = ("no source files", "not found", "no such file")
+    if "wheels" in low and any(word in low for word in missing):
         return " (the wheelhouse is empty: run `make wheels`)"
-    if any(word in low for word in ("pull access", "registry", "manifest", "dial tcp", "lookup ", "no such host")):
-        return " (the base image could not be pulled: `make base-image` makes local/debian:bookworm; build on it)"
+    unreachable = ("pull access", "registry", "manifest", "dial tcp", "lookup ", "no such host")
+    if any(word in low for word in unreachable):
+        return (
+            " (the base image could not be pulled: `make base-image` makes local/debian:bookworm;"
+            " build on it)"
+        )
     return ""
 
 
@@ -508,7 +529,9 @@ def run(
             status = container.wait()
             container.reload()
         except _SDK_ERRORS as exc:
-            raise ContainerError(f"lost the container {container.short_id} while it ran: {_one_line(exc)}") from None
+            raise ContainerError(
+                f"lost the container {container.short_id} while it ran: {_one_line(exc)}"
+            ) from None
         exit_code = int(status.get("StatusCode", -1))
         oom = bool((container.attrs.get("State") or {}).get("OOMKilled"))
         duration = time.monotonic() - started

@@ -15,9 +15,8 @@ from cli.progress import Progress
 def default_repo(target_name: str) -> Path:
     """minibragg's repo is the nb-evidence checkout that ships it; anything else: the cwd."""
     if target_name == "minibragg":
-        import minibragg
-
-        root = Path(minibragg.__file__).resolve().parent.parent
+        # cli/ and minibragg/ are siblings, in a checkout and in site-packages alike.
+        root = Path(__file__).resolve().parent.parent
         if (root / "minibragg" / "minibragg.c").is_file():
             return root
     return Path.cwd()

@@ -10,6 +10,7 @@ must agree. Modules, one job each:
 - engine     the torch renderer (image + traced pixel); stats, trace: what gets printed
 - imagefile  the atomic -floatfile writer; simulate: one run as data; __main__: the CLI
 - inputs     `python -m minibragg.inputs --out DIR`: A.mat and scaled.hkl for the supervisor case
+- supervisor the supervisor command of nanobragg-facts §2 (arguments, traced pixel, A matrix)
 """
 
 __version__ = "0.1.0"

@@ -153,10 +153,6 @@ def _set_true(name: str) -> Handler:
     return handle
 
 
-def _accept(flag: str, values: list[str], fields: Fields) -> None:
-    """Accepted for compatibility; changes nothing."""
-
-
 def _cell(flag: str, values: list[str], fields: Fields) -> None:
     fields["cell"] = tuple(_floats(flag, values))
 

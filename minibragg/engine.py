@@ -5,15 +5,15 @@ chunk; Python loops run only over sub-pixels, φ steps and the three cell axes, 
 engine's nesting, so each pixel's sum is accumulated in the C engine's order. Memory is bounded
 by the chunk size, not the image size.
 
-Order of operations follows the contract's formulas as written (docs/minibragg.md), so that in
-float64 the two engines differ only by the last-bit differences of libm against torch's sin /
-cos / atan2. Only element-wise torch ops are used in the hot path: they give the same bits for
-a pixel whatever the shape of the chunk it sits in (a matmul would not: BLAS kernels change with
-shape), which is what lets the trace be read out of the very chunk that fills the image.
+Order of operations follows the contract's formulas as written (docs/minibragg.md) and the C
+engine's stated evaluation order, so that in float64 the two engines can differ only by the
+last-bit differences of libm against torch's sin / cos / atan2 (on the supervisor command the
+images come out bit-identical). Only element-wise torch ops are used: no matmul, whose BLAS
+kernels would add in another order (and fuse multiply-adds).
 
-The trace is recorded from inside that chunk (`_Recorder`): the values printed are the values
-the image was made from. Recording keeps 0-d tensor views only; nothing syncs with the device
-until the image is done.
+The trace is recorded from inside the chunk that fills the image (`_Recorder`): the values
+printed are the values the image was made from. Recording copies single elements on the
+device; nothing syncs with the host until the image is done.
 """
 
 from __future__ import annotations
@@ -25,14 +25,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .hklgrid import HklGrid
 from .scene import CAPTURE_FRACTION, R_E_METERS, R_E_SQR, Scene
 from .vectors import cross, unit
 from .geometry import POLARIZATION_AXIS
 
-# torch's at::internal::GRAIN_SIZE: element-wise CPU ops on fewer elements run on the calling
-# thread without entering an OpenMP parallel region.
-TORCH_GRAIN_SIZE = 32768
-# On a GPU, chunks large enough to fill it (memory: ~20 temporaries of pixels x φ steps).
+# Pixels per chunk. CPU: the ~20 per-pixel temporaries of a chunk (32768 float64 = 256 KiB
+# each) stay near the cache. GPU: large enough to fill the device.
+CPU_CHUNK_PIXELS = 1 << 15
 GPU_CHUNK_PIXELS = 1 << 20
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -58,8 +58,8 @@ class _Constants:
     sdet: tuple[float, float, float]
     beam: tuple[float, float, float]
     sub: float  # sub-pixel size, m
-    pixel: float
-    close_distance: float
+    pixel_sqr: Tensor  # 0-d, m²: a numerator must be a tensor (see _omega)
+    close_distance: Tensor  # 0-d, m
     lambda_m: float
     oversample: int
     N: tuple[int, int, int]
@@ -70,6 +70,7 @@ class _Constants:
     grid_strides: tuple[int, int]  # (nk*nl, nl)
     grid_offset: int  # flat index of (0, 0, 0)
     grid_masked: bool  # the grid does not reach every index: check the box per pixel
+    grid_index_in_dtype: bool  # flat indices are exact in the working dtype (else int64)
     default_F: Tensor  # 0-d
     steps: int
     fluence: float
@@ -100,10 +101,13 @@ def _constants(scene: Scene, dtype: torch.dtype, device: torch.device) -> _Const
     e_in = unit(cross(det.beam, b_in))
     return _Constants(
         dtype=dtype, device=device, pix0=det.pix0, fdet=det.fdet, sdet=det.sdet, beam=det.beam,
-        sub=det.pixel / scene.oversample, pixel=det.pixel, close_distance=det.close_distance,
+        sub=det.pixel / scene.oversample,
+        pixel_sqr=torch.tensor(det.pixel * det.pixel, dtype=dtype, device=device),
+        close_distance=torch.tensor(det.close_distance, dtype=dtype, device=device),
         lambda_m=scene.lambda_m, oversample=scene.oversample, N=scene.N, cells_m=cells_m,
         grid=grid_tensor, grid_lo=lo, grid_hi=hi, grid_strides=strides, grid_offset=offset,
-        grid_masked=masked, default_F=torch.tensor(scene.default_F, dtype=dtype, device=device),
+        grid_masked=masked, grid_index_in_dtype=_index_exact(dtype, scene.grid),
+        default_F=torch.tensor(scene.default_F, dtype=dtype, device=device),
         steps=scene.steps, fluence=scene.fluence, polar_K=scene.polar_K, nopolar=scene.nopolar,
         b_in=b_in, e_in=e_in,
     )
@@ -123,7 +127,7 @@ class _Recorder:
 
 
 # ---------------------------------------------------------------------------------------------
-# Physics of a chunk. Shapes: per-pixel (npix,), per-pixel-and-step (nphi, npix).
+# Physics of a chunk. Every tensor is per pixel of the chunk, shape (npix,).
 
 
 def sincg_(x: Tensor, n: int) -> Tensor:
@@ -152,6 +156,19 @@ def lattice_factor(frac: Tensor, rounded: Tensor, n: int) -> Tensor:
     return factor
 
 
+def _index_exact(dtype: torch.dtype, grid: HklGrid | None) -> bool:
+    """Whether h0·nk·nl + k0·nl + l0 + offset, and every partial sum of it, is exact in
+    `dtype` for every in-box (h0, k0, l0). Out-of-box indices (masked path) are masked and
+    clamped: their value does not matter."""
+    if grid is None:
+        return True
+    nh, nk, nl = grid.shape
+    far = [max(abs(lo), abs(hi)) for lo, hi in zip(grid.lo, grid.hi)]
+    offset = grid.lo[0] * nk * nl + grid.lo[1] * nl + grid.lo[2]
+    bound = far[0] * nk * nl + far[1] * nl + far[2] + abs(offset)
+    return bound < 2 ** (53 if dtype == torch.float64 else 24)
+
+
 def _f_cell(k: _Constants, h0: Tensor, k0: Tensor, l0: Tensor) -> Tensor:
     """F of the nearest reflection: the grid value, default_F outside the grid's box.
     Overwrites h0 (the caller has recorded it)."""
@@ -163,9 +180,11 @@ def _f_cell(k: _Constants, h0: Tensor, k0: Tensor, l0: Tensor) -> Tensor:
         inside &= (k0 >= k.grid_lo[1]) & (k0 <= k.grid_hi[1])
         inside &= (l0 >= k.grid_lo[2]) & (l0 <= k.grid_hi[2])
     sh, sk = k.grid_strides
-    # Integer-valued arithmetic in the working dtype is exact here (|index| < 2**24).
-    flat = h0.mul_(sh).add_(k0, alpha=sk).add_(l0).add_(k.grid_offset)
-    f = k.grid.take(flat.long().clamp_(0, k.grid.numel() - 1))
+    if k.grid_index_in_dtype:  # integer-valued arithmetic, exact: one conversion, not three
+        flat = h0.mul_(sh).add_(k0, alpha=sk).add_(l0).add_(k.grid_offset).long()
+    else:
+        flat = h0.long().mul_(sh).add_(k0.long(), alpha=sk).add_(l0.long()).add_(k.grid_offset)
+    f = k.grid.take(flat.clamp_(0, k.grid.numel() - 1))  # clamp: out-of-box indices are masked
     return f if inside is None else torch.where(inside, f, k.default_F)
 
 
@@ -205,8 +224,10 @@ def _accumulate_steps(k: _Constants, q: tuple[Tensor, Tensor, Tensor], intensity
 
 
 def _omega(k: _Constants, r: Tensor) -> Tensor:
-    """Solid angle of the whole pixel seen from the sample: pixel²/R² · close_distance/R."""
-    return (k.pixel * k.pixel) / (r * r) * k.close_distance / r
+    """Solid angle of the whole pixel seen from the sample: pixel²/R² · close_distance/R.
+    The numerators are 0-d tensors because torch evaluates `number / tensor` as
+    tensor.reciprocal() * number: two roundings where C has one."""
+    return k.pixel_sqr / (r * r) * k.close_distance / r
 
 
 def _polarization(k: _Constants, d: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor, Tensor]:
@@ -267,25 +288,27 @@ def render_chunk(k: _Constants, rows: Tensor, cols: Tensor, rec: _Recorder | Non
 
 def _chunk_rows(device: torch.device, ncols: int, chunk_pixels: int | None) -> int:
     if chunk_pixels is None:
-        if device.type == "cpu":
-            # Keep every op under torch's parallel grain so it runs inline on the worker
-            # thread that issued it (see `render`); 32768 float64 = 256 KiB, cache-sized.
-            chunk_pixels = TORCH_GRAIN_SIZE
-        else:
-            chunk_pixels = GPU_CHUNK_PIXELS
+        chunk_pixels = CPU_CHUNK_PIXELS if device.type == "cpu" else GPU_CHUNK_PIXELS
     return max(1, chunk_pixels // ncols)
+
+
+def _single_threaded_worker() -> None:
+    """Pool initializer: this thread's own torch ops run on this thread only. (OpenMP's thread
+    count is per calling thread; the process-wide default is put back after the pool.)"""
+    torch.set_num_threads(1)
 
 
 def render(scene: Scene, dtype: str = "float32", device: str = "cpu",
            chunk_pixels: int | None = None, workers: int | None = None) -> Rendering:
     """The float32 image of the Scene's ROI (zeros elsewhere) and, if asked, its traced pixel.
 
-    On a CPU, chunks go to `workers` threads (default: torch.get_num_threads(), torch's own
-    choice), each running small single-threaded torch ops, rather than one thread issuing
-    ops that torch splits over its OpenMP team: that team meets at a barrier after every op,
-    tens of thousands of times per image, and on a shared machine one descheduled member stalls
-    all the others (measured here: 3-10x slower under load). Independent chunks behave like
-    the C engine's dynamic schedule. Torch releases the GIL inside each op."""
+    On a CPU the parallelism is torch's default thread count (torch.get_num_threads()), spent
+    on chunks rather than inside each op: `workers` threads each take whole chunks and run
+    their torch ops single-threaded. Split inside each op instead, torch's OpenMP team meets
+    at a barrier after every op (its sin, sqrt and ceil kernels split from 2048 elements
+    up), tens of thousands of times per image, and on a shared machine one descheduled member
+    stalls the rest: measured here 3-10x slower under load. Independent chunks behave like the
+    C engine's dynamic schedule; torch releases the GIL inside each op."""
     tdtype = TORCH_DTYPES[dtype]
     tdevice = torch.device(device)
     k = _constants(scene, tdtype, tdevice)
@@ -313,8 +336,13 @@ def render(scene: Scene, dtype: str = "float32", device: str = "cpu",
 
     starts = range(ymin, ymax + 1, rows_per_chunk)
     if workers > 1 and len(starts) > 1:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="minibragg") as pool:
-            recorders = list(pool.map(fill, starts))
+        default_threads = torch.get_num_threads()
+        try:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="minibragg",
+                                    initializer=_single_threaded_worker) as pool:
+                recorders = list(pool.map(fill, starts))
+        finally:
+            torch.set_num_threads(default_threads)  # the default that threads started later inherit
     else:
         recorders = [fill(row0) for row0 in starts]
     recorder = next((rec for rec in recorders if rec is not None), None)

@@ -224,7 +224,9 @@ def test_read_only_mount_refuses_writes(engine, image, tmp_path):
 def test_files_on_a_writable_mount_belong_to_the_invoking_user(engine, image, tmp_path):
     bundles = tmp_path / "bundles"
     bundles.mkdir()
-    outcome = _probe(engine, image, "echo hi > /bundles/out.txt", mounts=[Mount(bundles, "/bundles", read_only=False)])
+    outcome = _probe(
+        engine, image, "echo hi > /bundles/out.txt", mounts=[Mount(bundles, "/bundles", read_only=False)]
+    )
     assert outcome.exit_code == 0, outcome.logs_tail
     st = (bundles / "out.txt").stat()
     assert (st.st_uid, st.st_gid) == (os.getuid(), os.getgid())

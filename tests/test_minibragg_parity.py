@@ -228,6 +228,18 @@ def test_cell_case_float32_image_close(cell_case):
     assert abs(ratio - 1.0) <= 1e-3
 
 
+def test_trace_pixel_outside_roi_alike(minibragg_c, tmp_path, supervisor_inputs):
+    """Traced but not computed for the image: both warn, both trace it, both store 0."""
+    args = [*CELL_ARGS, "-hkl", supervisor_inputs[1], "-roi", "0", "20", "0", "20", "-oversample", "1"]
+    c = run_c(minibragg_c, args, tmp_path / "c", (80, 96))
+    py = run_py(args, tmp_path / "py", (80, 96), "float64")
+    assert c.rc == 0 and py.rc == 0
+    assert c.lines("WARNING") == py.lines("WARNING") == [
+        "WARNING: trace pixel (slow 30, fast 70) is outside the ROI; its image value is 0"]
+    assert key_mismatches(c, py, F64_KEY_RTOL) == []
+    assert dict(py.trace("TRACE_PY:"))["floatimage_accumulated"] == ["0"]
+
+
 # ------------------------------------------------------------------------------- refusals
 
 

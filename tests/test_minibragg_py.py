@@ -24,7 +24,7 @@ import torch
 from minibragg import inputs
 from minibragg.__main__ import main
 from minibragg.config import parse_args
-from minibragg.engine import lattice_factor, render, sincg_
+from minibragg.engine import _constants, lattice_factor, render, render_chunk, sincg_
 from minibragg.hklgrid import build_grid
 from minibragg.readers import read_hkl
 from minibragg.scene import R_E_SQR, load_scene
@@ -241,6 +241,14 @@ def test_masked_and_padded_grids_agree(tmp_path):
     assert not masked.grid.covers_reach
     for dtype in ("float64", "float32"):
         assert torch.equal(render(scene, dtype).image, render(masked, dtype).image)
+    # The flat grid index in the working dtype, or in int64 (used when the dtype cannot hold
+    # it exactly): same lookups.
+    for which in (scene, masked):
+        consts = _constants(which, torch.float32, torch.device("cpu"))
+        assert consts.grid_index_in_dtype
+        rows, cols = torch.arange(32.0), torch.arange(32.0)
+        assert torch.equal(render_chunk(consts, rows, cols),
+                           render_chunk(dataclasses.replace(consts, grid_index_in_dtype=False), rows, cols))
 
 
 # ------------------------------------------------------------------------------- the CLI

@@ -1,0 +1,148 @@
+"""A capture run inside the pinned image: the host side.
+
+The host builds (or finds) the image through the container seam, mounts the target repo
+read-only and the bundles directory read-write, and runs ``nb-evidence capture ... --native``
+inside, as the invoking uid:gid, with no network. The capture inside is the very same code as a
+native one; it records the image (id, tag, repo digests, Dockerfile and lock sha256, build
+arguments, engine version) from NB_CONTAINER_* variables the host passes in, so the bundle has the
+same format either way. Its JSON result comes back on stdout.
+
+A failed image build still leaves evidence: a partial bundle whose one command is the build, with
+the builder's last lines as its log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bundle import container
+from bundle.capture import CaptureOptions, display_path, write_bundle
+from bundle.environment import allowed, collect
+from bundle.errors import ContainerError
+from bundle.records import CaptureResult, CommandRecord
+from bundle.runner import Event, EventSink, utc_now
+from bundle.hashing import digest
+from bundle.spec import load_spec
+from bundle.writer import new_bundle_id, open_staging
+
+REPO, BUNDLES, EXTRA = "/repo", "/bundles", "/nb-inputs"
+
+
+@dataclass(frozen=True)
+class ContainerCapture:
+    result: dict  # the capture's --json object, with the bundle path as the host sees it
+    image: container.ImageInfo
+    exit_code: int
+
+
+def _inside(path: Path, repo: Path, mounts: list[container.Mount], name: str) -> str:
+    """Where a host file is seen inside the container (mounting its directory when needed)."""
+    path = path.resolve()
+    try:
+        return f"{REPO}/{path.relative_to(repo).as_posix()}"
+    except ValueError:
+        target = f"{EXTRA}/{name}"
+        mounts.append(container.Mount(path.parent, target))
+        return f"{target}/{path.name}"
+
+
+def _events(sink: EventSink | None):
+    if sink is None:
+        return None
+
+    def forward(ev: container.ContainerEvent) -> None:
+        if ev.kind in ("image", "build", "run"):
+            sink(Event("info", f"container {ev.kind}", ev.message))
+
+    return forward
+
+
+def failed_build_bundle(spec_path: Path, options: CaptureOptions, error: container.ContainerBuildError,
+                        started: str) -> Path:
+    """A partial bundle recording the failed image build (its last lines as the log)."""
+    spec = load_spec(spec_path)
+    start = datetime.now(timezone.utc)
+    bundle_id = new_bundle_id(spec.name, spec.args_sha256(), start)
+    bundles = options.bundles.resolve()
+    staging = open_staging(bundles, bundle_id)
+    logs = staging / "logs"
+    logs.mkdir()
+    (logs / "image-build.stdout").write_text("\n".join(error.log_tail) + "\n")
+    (logs / "image-build.stderr").write_text(str(error) + "\n")
+    record = CommandRecord(
+        step="image-build", role="build", engine=None,
+        argv=("docker", "build", "-f", "Dockerfile", str(container.project_root())),
+        cwd=str(container.project_root()), env=(), start_utc=started, end_utc=utc_now(),
+        wall_s=0.0, exit_code=1, error=str(error),
+        stdout=digest(logs / "image-build.stdout", "logs/image-build.stdout", "bundle"),
+        stderr=digest(logs / "image-build.stderr", "logs/image-build.stderr", "bundle"),
+    )
+    result = CaptureResult(
+        bundle_id=bundle_id, status="partial", verdict="incomplete", spec=spec.to_data(),
+        target=spec.target, pixel=spec.pixel, engines=(), comparison=None, metrics=None,
+        commands=(record,), environment=collect(options.python),
+        notes=(f"the container image could not be built: {error}",),
+        reproduce=f"nb-evidence capture {spec_path} --in-container",
+        created_utc=start.isoformat().replace("+00:00", "Z"),
+        extra={"stderr_tails": {"image-build": "\n".join(error.log_tail[-15:])}},
+    )
+    return write_bundle(staging, bundles, result, {}, target={"name": spec.target, "profile": {},
+                        "repo": str(options.repo)},
+                        arguments={"shared": list(spec.args), "sha256": spec.args_sha256(), "engines": {}},
+                        engines=[], inputs=[], bundle_path=display_path(bundles / bundle_id))
+
+
+def capture_in_container(spec_path: Path, target: str | None, options: CaptureOptions,
+                         image: str | None = None, on_event: EventSink | None = None,
+                         py_dtype: str | None = None, py_device: str | None = None,
+                         c_threads: int | None = None) -> ContainerCapture:
+    load_spec(spec_path)  # bad input fails here, on the host, before any image work
+    engine = container.connect()
+    started = utc_now()
+    try:
+        info = container.ensure_image(engine, tag=image, base_image=container.default_base(engine),
+                                      on_event=_events(on_event))
+    except container.ContainerBuildError as exc:
+        path = failed_build_bundle(spec_path, options, exc, started)
+        raise ContainerError(f"image build failed ({exc}); partial bundle at {display_path(path)}") from None
+
+    repo = options.repo.resolve()
+    bundles = options.bundles.resolve()
+    bundles.mkdir(parents=True, exist_ok=True)
+    mounts = [container.Mount(repo, REPO), container.Mount(bundles, BUNDLES, read_only=False)]
+    argv = ["capture", _inside(spec_path, repo, mounts, "spec"), "--native", "--repo", REPO,
+            "--bundles", BUNDLES, "--json", "--quiet"]
+    if target:
+        argv += ["--target", _inside(Path(target), repo, mounts, "target") if Path(target).is_file() else target]
+    for engine_name, binary in options.prebuilt.items():
+        argv += ["--c-bin", _inside(Path(binary), repo, mounts, f"bin-{engine_name}")]
+    for engine_name, log in options.reuse_logs.items():
+        argv += ["--c-log", _inside(Path(log), repo, mounts, f"log-{engine_name}")]
+    if options.engines == ("c",):
+        argv.append("--c-only")
+    elif options.engines == ("py",):
+        argv.append("--py-only")
+    for flag, value in (("--py-dtype", py_dtype), ("--py-device", py_device),
+                        ("--c-threads", c_threads), ("--timeout", options.timeout)):
+        if value is not None:
+            argv += [flag, str(value)]
+    # The host's allow-listed variables travel, except those that describe the host itself.
+    env = {k: v for k, v in os.environ.items()
+           if allowed(k) and k not in ("PATH", "HOME", "TMPDIR", "PYTHONPATH")
+           and not k.startswith("NB_CONTAINER_")}
+    env.update(info.env())
+    outcome = container.run(engine, info, argv, mounts=mounts, env=env,
+                            on_event=_events(on_event))
+    try:
+        result = json.loads(outcome.stdout)
+    except json.JSONDecodeError:
+        last = next((line for line in reversed(outcome.stderr.splitlines()) if line.strip()),
+                    f"exit {outcome.exit_code}")
+        raise ContainerError(f"the capture inside {info.tag} failed: {last}") from None
+    if isinstance(result.get("bundle"), str) and result["bundle"].startswith(BUNDLES + "/"):
+        result["bundle"] = display_path(bundles / result["bundle"][len(BUNDLES) + 1:])
+    return ContainerCapture(result=result, image=info, exit_code=outcome.exit_code)
