@@ -8,6 +8,7 @@ prints: progress goes out through ``on_event``.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import sys
 import tempfile
@@ -287,6 +288,8 @@ def _capture(plan: Plan, options: CaptureOptions, bundle_id: str, start: datetim
             inputs.append({"path": f, "root": d.root, "size": d.size, "sha256": d.sha256,
                            "origin": origin})
     target_data = {"name": target.name, "profile": target.to_data(), "repo": plan.repo, **git}
+    if env_info.get("container") and os.environ.get("NB_HOST_REPO"):
+        target_data["host_repo"] = os.environ["NB_HOST_REPO"]
     arguments = {"shared": list(plan.shared_args), "sha256": spec.args_sha256(),
                  "engines": {k: list(v) for k, v in plan.engine_argv.items()},
                  "templates": {s.name: list(s.argv_template) for s in plan.steps},

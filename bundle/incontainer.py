@@ -99,12 +99,15 @@ def failed_build_bundle(spec_path: Path, options: CaptureOptions, error: contain
 def capture_in_container(spec_path: Path, target: str | None, options: CaptureOptions,
                          image: str | None = None, on_event: EventSink | None = None,
                          py_dtype: str | None = None, py_device: str | None = None,
-                         c_threads: int | None = None) -> ContainerCapture:
+                         c_threads: int | None = None,
+                         project: Path | None = None) -> ContainerCapture:
+    """``project`` is the nb-evidence checkout whose Dockerfile makes the image (default: this one)."""
     load_spec(spec_path)  # bad input fails here, on the host, before any image work
     engine = container.connect()
     started = utc_now()
     try:
-        info = container.ensure_image(engine, tag=image, base_image=container.default_base(engine),
+        info = container.ensure_image(engine, project, tag=image,
+                                      base_image=container.default_base(engine),
                                       on_event=_events(on_event))
     except container.ContainerBuildError as exc:
         path = failed_build_bundle(spec_path, options, exc, started)
@@ -135,6 +138,7 @@ def capture_in_container(spec_path: Path, target: str | None, options: CaptureOp
            if allowed(k) and k not in ("PATH", "HOME", "TMPDIR", "PYTHONPATH")
            and not k.startswith("NB_CONTAINER_")}
     env.update(info.env())
+    env["NB_HOST_REPO"] = str(repo)  # so the manifest can say which host checkout /repo was
     outcome = container.run(engine, info, argv, mounts=mounts, env=env,
                             on_event=_events(on_event))
     try:

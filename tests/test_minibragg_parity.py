@@ -240,6 +240,31 @@ def test_trace_pixel_outside_roi_alike(minibragg_c, tmp_path, supervisor_inputs)
     assert dict(py.trace("TRACE_PY:"))["floatimage_accumulated"] == ["0"]
 
 
+GEOMETRY_VARIANTS = {
+    "close_distance, unit odet, tilted beam": ["-close_distance", "150", "-beam_vector", "1", "0.01", "0",
+                                               "-odet_vector", "1", "0", "0"],
+    "beam pivot, skewed detector, auto odet": ["-distance", "80", "-fdet_vector", "0", "0.1", "1",
+                                               "-sdet_vector", "0", "-1", "0.1", "-odet_vector", "1", "0", "0.001"],
+    "twotheta 0 after distance, nopolar, y spindle": ["-distance", "90", "-twotheta", "0", "-nopolar",
+                                                      "-spindle_axis", "0", "1", "0", "-phisteps", "4", "-osc", "2"],
+}
+
+
+@pytest.mark.parametrize("variant", list(GEOMETRY_VARIANTS))
+def test_geometry_variants_match(minibragg_c, tmp_path, supervisor_inputs, variant):
+    mat, hkl = supervisor_inputs
+    args = ["-mat", mat, "-hkl", hkl, "-default_F", "20", "-N", "10", "-lambda", "1.1", "-pixel", "0.4",
+            "-detpixels_x", "48", "-detpixels_y", "40", "-Xbeam", "9.7", "-Ybeam", "8.3", "-phi", "1",
+            "-trace_pixel", "31", "17", *GEOMETRY_VARIANTS[variant]]
+    c = run_c(minibragg_c, args, tmp_path / "c", (40, 48))
+    py = run_py(args, tmp_path / "py", (40, 48), "float64")
+    assert c.rc == 0 and py.rc == 0, (c.stderr, py.stderr)
+    assert c.lines("WARNING") == py.lines("WARNING")
+    assert key_mismatches(c, py, F64_KEY_RTOL) == []
+    pearson, ratio = image_metrics(c.image, py.image, (0, 47, 0, 39))
+    assert pearson >= 0.9999999 and abs(ratio - 1.0) <= 1e-7
+
+
 # ------------------------------------------------------------------------------- refusals
 
 
