@@ -42,6 +42,7 @@ import docker.types
 import requests
 from docker.utils.build import exclude_paths
 
+from bundle.hashing import sha256_file
 from bundle.errors import ContainerError
 
 REPOSITORY = "nb-evidence"
@@ -182,11 +183,7 @@ def connect(timeout_s: float = 10.0) -> Engine:
 
 
 def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_file(path)[1]
 
 
 def _dockerignore(root: Path) -> list[str]:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Mapping, NamedTuple
 
 from .archive import display_path
+from .chain import CHAIN_KEYS
 from .errors import UserError
 from .schema import load_manifest
 from .verify import require_intact
@@ -45,16 +46,6 @@ _HISTORY = re.compile(r"^\s*[-*]\s+(?:\*\*)?Attempts History\b")
 _ATTEMPT = re.compile(r"^\s*[-*]\s+(?:\[[^\]\r\n]*\]\s+)?(?:\*\*)?Attempt\s+#(\d+)\b")
 _TOP_FIELD = re.compile(r"^[-*]\s")
 
-CHAIN_KEYS = (
-    "I_before_scaling",
-    "steps",
-    "r_e_sqr",
-    "fluence_photons_per_m2",
-    "capture_fraction",
-    "polar",
-    "omega_pixel",
-    "I_pixel_final",
-)
 
 
 def split_lines(text: str) -> list[str]:

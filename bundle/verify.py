@@ -1,14 +1,12 @@
 """Check a bundle against its own manifest: every listed file present with its size and sha256,
 nothing else present but ``manifest.json``, and the manifest valid against the schema.
 
-Hashing streams each file in 1 MiB chunks into one reused buffer (never a whole file in memory)
-and runs files in parallel threads: hashlib releases the GIL while it digests, so a bundle's two
+Hashing streams each file (bundle.hashing; never a whole file in memory) and runs files in parallel threads: hashlib releases the GIL while it digests, so a bundle's two
 25 MB images are hashed at the same time.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from concurrent.futures import ThreadPoolExecutor
@@ -16,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable
 
+from .hashing import sha256_file
 from .errors import BundleError
 from .schema import MANIFEST_NAME, read_manifest, validate_manifest
 
-CHUNK = 1 << 20  # 1 MiB
 _MAX_THREADS = 8
 
 
@@ -55,18 +53,9 @@ class VerifyResult:
         }
 
 
-def file_sha256(path: Path | str, chunk: int = CHUNK) -> str:
-    """sha256 hex digest of a file, read in ``chunk``-sized pieces into one reused buffer."""
-    h = hashlib.sha256()
-    buf = bytearray(chunk)
-    view = memoryview(buf)
-    with open(path, "rb", buffering=0) as f:
-        while True:
-            n = f.readinto(buf)
-            if not n:
-                break
-            h.update(view[:n])
-    return h.hexdigest()
+def file_sha256(path: Path | str) -> str:
+    """sha256 hex digest of a file, streamed (see bundle.hashing)."""
+    return sha256_file(Path(path))[1]
 
 
 def is_safe_relpath(path: str) -> bool:

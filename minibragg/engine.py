@@ -22,7 +22,6 @@ import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from .hklgrid import HklGrid
@@ -40,7 +39,7 @@ GPU_CHUNK_PIXELS = 1 << 20
 MAX_CPU_WORKERS = 4
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
-NUMPY_DTYPES = {"float32": np.float32, "float64": np.float64}
+GEOMETRY_DTYPE = torch.float64  # pixel position ... h - h0, in either mode (module docstring)
 
 Tensor = torch.Tensor
 
@@ -53,17 +52,19 @@ class Rendering:
 
 @dataclass(frozen=True)
 class _Constants:
-    """The Scene's numbers in the working dtype, on the working device."""
+    """The Scene's numbers on the working device: geometry in `geo_dtype`, the lattice / F /
+    accumulation work in `dtype` (see "Precision" in the module docstring)."""
 
-    dtype: torch.dtype
+    dtype: torch.dtype  # the working dtype: lattice factor, F, the sum over φ steps
+    geo_dtype: torch.dtype  # always float64: pixel position ... h, k, l, h - h0, final scaling
     device: torch.device
     pix0: tuple[float, float, float]
     fdet: tuple[float, float, float]
     sdet: tuple[float, float, float]
     beam: tuple[float, float, float]
     sub: float  # sub-pixel size, m
-    pixel_sqr: Tensor  # 0-d, m²: a numerator must be a tensor (see _omega)
-    close_distance: Tensor  # 0-d, m
+    pixel_sqr: Tensor  # 0-d, m², geo_dtype: a numerator must be a tensor (see _omega)
+    close_distance: Tensor  # 0-d, m, geo_dtype
     lambda_m: float
     oversample: int
     N: tuple[int, int, int]
@@ -74,8 +75,8 @@ class _Constants:
     grid_strides: tuple[int, int]  # (nk*nl, nl)
     grid_offset: int  # flat index of (0, 0, 0)
     grid_masked: bool  # the grid does not reach every index: check the box per pixel
-    grid_index_in_dtype: bool  # flat indices are exact in the working dtype (else int64)
-    default_F: Tensor  # 0-d
+    grid_index_in_dtype: bool  # flat indices are exact in geo_dtype, where h0 is (else int64)
+    default_F: Tensor  # 0-d, working dtype
     steps: int
     fluence: float
     polar_K: float
@@ -86,6 +87,7 @@ class _Constants:
 
 def _constants(scene: Scene, dtype: torch.dtype, device: torch.device) -> _Constants:
     det = scene.detector
+    geo_dtype = GEOMETRY_DTYPE
     # Scalars stay Python floats: torch rounds them to the tensor dtype in each op.
     # Rotated direct axes in metres (Å · 1e-10 after the rotation, as the C engine does).
     cells_m = tuple(
@@ -104,13 +106,13 @@ def _constants(scene: Scene, dtype: torch.dtype, device: torch.device) -> _Const
     b_in = unit(cross(POLARIZATION_AXIS, det.beam))
     e_in = unit(cross(det.beam, b_in))
     return _Constants(
-        dtype=dtype, device=device, pix0=det.pix0, fdet=det.fdet, sdet=det.sdet, beam=det.beam,
-        sub=det.pixel / scene.oversample,
-        pixel_sqr=torch.tensor(det.pixel * det.pixel, dtype=dtype, device=device),
-        close_distance=torch.tensor(det.close_distance, dtype=dtype, device=device),
+        dtype=dtype, geo_dtype=geo_dtype, device=device, pix0=det.pix0, fdet=det.fdet,
+        sdet=det.sdet, beam=det.beam, sub=det.pixel / scene.oversample,
+        pixel_sqr=torch.tensor(det.pixel * det.pixel, dtype=geo_dtype, device=device),
+        close_distance=torch.tensor(det.close_distance, dtype=geo_dtype, device=device),
         lambda_m=scene.lambda_m, oversample=scene.oversample, N=scene.N, cells_m=cells_m,
         grid=grid_tensor, grid_lo=lo, grid_hi=hi, grid_strides=strides, grid_offset=offset,
-        grid_masked=masked, grid_index_in_dtype=_index_exact(dtype, scene.grid),
+        grid_masked=masked, grid_index_in_dtype=_index_exact(geo_dtype, scene.grid),
         default_F=torch.tensor(scene.default_F, dtype=dtype, device=device),
         steps=scene.steps, fluence=scene.fluence, polar_K=scene.polar_K, nopolar=scene.nopolar,
         b_in=b_in, e_in=e_in,
@@ -144,20 +146,40 @@ def sincg_(x: Tensor, n: int) -> Tensor:
     return x.nan_to_num_(nan=float(n), posinf=math.inf, neginf=-math.inf)
 
 
-def lattice_factor(frac: Tensor, rounded: Tensor, n: int) -> Tensor:
-    """F_latt factor of one axis: sincg(π·h, N), h = frac, rounded = ceil(h - 0.5).
+def lattice_factor(frac: Tensor, rounded: Tensor, n: int, dtype: torch.dtype) -> Tensor:
+    """F_latt factor of one axis, in `dtype`, from h = frac and h0 = rounded = ceil(h - 0.5),
+    both float64 (geo_dtype).
 
-    float64: literally sin(N·πh)/sin(πh), as the C engine computes it.
-    float32: the same function through the exact identity
-        sincg(πh, N) = (-1)^((N-1)·h0) · sincg(π(h - h0), N),
-    because in float32 the rounding of N·π·h itself (ulp(300) = 3e-5 rad) would swamp the
-    small sines near a Bragg peak; h - h0 is exact (Sterbenz), so nothing is lost."""
-    if frac.dtype == torch.float64:
+    float64: sincg(πh, N) = sin(N·πh)/sin(πh) literally, as the C engine computes it.
+
+    float32: sincg(πh, N) · (-1)^(m + (N-1)·h0), i.e. sin(πg)/sin(πf) with
+        f = h - h0,  t = N·f,  m = round(t),  g = t - m      (all float64; |f|, |g| <= 1/2),
+    since sin(Nπh) = (-1)^(N·h0 + m)·sin(πg) and sin(πh) = (-1)^h0·sin(πf). The reduction to f and
+    g is exact in float64 (Sterbenz) but not in float32, which is why it is done in float64:
+    a float32 h carries |h|·6e-8 (~3e-6 here) of error, and near a peak ∂ln F_latt/∂h reaches
+    π²N²·Δh/3, so F_latt lost 1.3e-5 and the summed intensity 1e-4 relative (measured on the
+    supervisor pixel); a float32 N·πf (argument up to Nπ/2 ~ 74 rad) still put 1e-4 into the
+    factors of pixels near a zero of sin(Nπf). Only the two small arguments, f and g, are
+    rounded to float32, keeping their relative precision: every factor is good to ~1e-7
+    relative. The sines, the quotient and everything after them run in float32.
+    The sign (-1)^(m + (N-1)·h0) is left out: the image needs only F_latt² (lattice_sign
+    restores it for the trace)."""
+    if dtype == torch.float64:
         return sincg_(math.pi * frac, n)
-    factor = sincg_((frac - rounded).mul_(math.pi), n)
-    if n % 2 == 0:  # (-1)^((N-1)·h0) = (-1)^h0 for even N, 1 for odd N
-        factor.mul_(1.0 - 2.0 * torch.remainder(rounded, 2.0))
-    return factor
+    f = frac - rounded
+    t = f * n
+    g = t - torch.round(t)
+    factor = g.to(dtype).mul_(math.pi).sin_().div_(f.to(dtype).mul_(math.pi).sin_())
+    # f == 0: 0/0, the limit N. A float64 f too small for float32 (|f| < 1e-45): ±0 below, the
+    # quotient's limit is N as well (g = N·f has f's sign).
+    return factor.nan_to_num_(nan=float(n), posinf=float(n), neginf=-float(n))
+
+
+def lattice_sign(frac: Tensor, rounded: Tensor, n: int) -> Tensor:
+    """(-1)^(m + (N-1)·h0), ±1.0 in frac's dtype: the sign the float32 lattice_factor leaves out
+    (see there). Exact float64 arithmetic: the same m as lattice_factor's, on any shape."""
+    t = (frac - rounded) * n
+    return 1.0 - 2.0 * torch.remainder(torch.round(t) + (n - 1) * rounded, 2.0)
 
 
 def _index_exact(dtype: torch.dtype, grid: HklGrid | None) -> bool:
@@ -194,8 +216,9 @@ def _f_cell(k: _Constants, h0: Tensor, k0: Tensor, l0: Tensor) -> Tensor:
 
 def _accumulate_steps(k: _Constants, q: tuple[Tensor, Tensor, Tensor], intensity: Tensor,
                       rec: _Recorder | None) -> None:
-    """intensity += F_cell²·F_latt² for each φ step in turn (in place): the C engine's order."""
-    tmp = torch.empty_like(intensity)
+    """intensity += F_cell²·F_latt² for each φ step in turn (in place): the C engine's order.
+    h, k, l and h0, k0, l0 in geo_dtype (q is); F_latt, F_cell and the sum in the working dtype."""
+    tmp = torch.empty_like(q[0])
     for step, cell in enumerate(k.cells_m):
         fracs, rounded, factors = [], [], []
         for (ax, ay, az), n in zip(cell, k.N):
@@ -205,21 +228,33 @@ def _accumulate_steps(k: _Constants, q: tuple[Tensor, Tensor, Tensor], intensity
             fracs.append(frac)
             rounded.append((frac - 0.5).ceil_())
             # F_latt factor: exactly 1 (so left out of the product) when N <= 1.
-            factors.append(lattice_factor(frac, rounded[-1], n) if n > 1 else None)
+            factors.append(lattice_factor(frac, rounded[-1], n, k.dtype) if n > 1 else None)
         record = rec if step == 0 else None  # per-step trace keys: the first φ step
+        signs = []  # the traced pixel's factor signs that a float32 factor leaves out
         if record is not None:
             one = torch.ones((), dtype=k.dtype, device=k.device)
             record.put("hkl_frac", *fracs)
             record.put("hkl_rounded", *rounded)
-            for name, factor in zip(("F_latt_a", "F_latt_b", "F_latt_c"), factors):
-                record.put(name, factor if factor is not None else one)
+            at = record.at
+            for name, factor, frac, h0, n in zip(("F_latt_a", "F_latt_b", "F_latt_c"), factors, fracs,
+                                                  rounded, k.N):
+                if factor is None:
+                    record.put(name, one)
+                elif k.dtype == torch.float64:
+                    record.put(name, factor)
+                else:  # times ±1: exact, so the value the image used, with C's sign
+                    signs.append(lattice_sign(frac[at], h0[at], n).to(k.dtype))
+                    record.put(name, factor[at] * signs[-1])
         f_latt = None
         for factor in factors:
             if factor is not None:
                 f_latt = factor if f_latt is None else f_latt.mul_(factor)
         f_cell = _f_cell(k, *rounded)
         if record is not None:
-            record.put("F_latt", f_latt if f_latt is not None else one)
+            traced_f_latt = f_latt if f_latt is not None else one
+            for sign in signs:
+                traced_f_latt = traced_f_latt[record.at] * sign if traced_f_latt.dim() else traced_f_latt * sign
+            record.put("F_latt", traced_f_latt)
             record.put("F_cell", f_cell)
         term = f_cell * f_cell  # F_cell·F_cell·F_latt·F_latt, left to right
         if f_latt is not None:
@@ -252,10 +287,12 @@ def _polarization(k: _Constants, d: tuple[Tensor, Tensor, Tensor]) -> tuple[Tens
 
 
 def render_chunk(k: _Constants, rows: Tensor, cols: Tensor, rec: _Recorder | None = None) -> Tensor:
-    """I_pixel_final (working dtype) for the pixels rows x cols (slow x fast indices, given in
-    the working dtype), flattened row-major."""
+    """I_pixel_final (geo_dtype) for the pixels rows x cols (slow x fast indices, given in
+    geo_dtype), flattened row-major."""
     n = k.oversample
+    rows, cols = rows.to(k.geo_dtype), cols.to(k.geo_dtype)
     intensity = torch.zeros(rows.numel() * cols.numel(), dtype=k.dtype, device=k.device)
+    # rows, cols and so every geometric quantity below are geo_dtype.
     for v in range(n):
         s_det = k.sub * (rows * n + (v + 0.5))
         for u in range(n):
@@ -277,7 +314,8 @@ def render_chunk(k: _Constants, rows: Tensor, cols: Tensor, rec: _Recorder | Non
     # After the loops: the LAST sub-pixel's ω and polarization (contract).
     omega = _omega(k, r)
     cos2t, polar = _polarization(k, d)
-    final = intensity / k.steps * R_E_SQR * k.fluence * CAPTURE_FRACTION * polar * omega
+    # In geo_dtype: the float32 sum times r_e² (~8e-30) would leave float32's normal range.
+    final = intensity.to(k.geo_dtype) / k.steps * R_E_SQR * k.fluence * CAPTURE_FRACTION * polar * omega
     if rec is not None:
         rec.put("I_before_scaling", intensity)
         rec.put("polar", polar)
@@ -324,13 +362,13 @@ def render(scene: Scene, dtype: str = "float32", device: str = "cpu",
         workers = min(torch.get_num_threads(), MAX_CPU_WORKERS) if tdevice.type == "cpu" else 1
 
     image = torch.zeros((det.spixels, det.fpixels), dtype=torch.float32, device=tdevice)
-    cols = torch.arange(xmin, xmax + 1, dtype=tdtype, device=tdevice)
+    cols = torch.arange(xmin, xmax + 1, dtype=k.geo_dtype, device=tdevice)
     traced = scene.trace_pixel
     traced_in_roi = traced is not None and ymin <= traced[0] <= ymax and xmin <= traced[1] <= xmax
 
     def fill(row0: int) -> _Recorder | None:
         row1 = min(row0 + rows_per_chunk, ymax + 1)
-        rows = torch.arange(row0, row1, dtype=tdtype, device=tdevice)
+        rows = torch.arange(row0, row1, dtype=k.geo_dtype, device=tdevice)
         rec = None
         if traced_in_roi and row0 <= traced[0] < row1:  # type: ignore[index]
             rec = _Recorder((traced[0] - row0) * ncols + (traced[1] - xmin))  # type: ignore[index]
@@ -354,21 +392,21 @@ def render(scene: Scene, dtype: str = "float32", device: str = "cpu",
     if traced is not None and not traced_in_roi:
         # Not part of the image: the same code on a one-pixel chunk; the image keeps its 0.
         recorder = _Recorder(0)
-        render_chunk(k, torch.tensor([float(traced[0])], dtype=tdtype, device=tdevice),
-                     torch.tensor([float(traced[1])], dtype=tdtype, device=tdevice), recorder)
+        render_chunk(k, torch.tensor([float(traced[0])], dtype=k.geo_dtype, device=tdevice),
+                     torch.tensor([float(traced[1])], dtype=k.geo_dtype, device=tdevice), recorder)
     trace = None
     if recorder is not None:
-        trace = _trace_values(scene, dtype, recorder, image[traced[0], traced[1]])  # type: ignore[index]
+        trace = _trace_values(scene, recorder, image[traced[0], traced[1]])  # type: ignore[index]
     return Rendering(image=image, trace=trace)
 
 
-def _trace_values(scene: Scene, dtype: str, rec: _Recorder, stored: Tensor) -> dict[str, tuple]:
-    """All 40 keys, in the order of facts §5, as Python numbers. Constants are shown as the
-    working dtype holds them (a float32 value converted to double in float32 mode)."""
-    cast = NUMPY_DTYPES[dtype]
+def _trace_values(scene: Scene, rec: _Recorder, stored: Tensor) -> dict[str, tuple]:
+    """All 40 keys, in the order of facts §5, as Python numbers. The constants are doubles in
+    both modes: every one of them enters the computation in geo_dtype (float64); the values
+    the working dtype holds (F_latt*, F_cell, I_before_scaling) are recorded, not constants."""
 
     def const(*values: float) -> tuple:
-        return tuple(float(cast(v)) for v in values)
+        return tuple(float(v) for v in values)
 
     def got(key: str) -> tuple:
         return tuple(float(t) for t in rec.values[key])  # type: ignore[arg-type]
