@@ -251,9 +251,9 @@ def _accumulate_steps(k: _Constants, q: tuple[Tensor, Tensor, Tensor], intensity
                 f_latt = factor if f_latt is None else f_latt.mul_(factor)
         f_cell = _f_cell(k, *rounded)
         if record is not None:
-            traced_f_latt = f_latt if f_latt is not None else one
+            traced_f_latt = f_latt[record.at] if f_latt is not None else one
             for sign in signs:
-                traced_f_latt = traced_f_latt[record.at] * sign if traced_f_latt.dim() else traced_f_latt * sign
+                traced_f_latt = traced_f_latt * sign
             record.put("F_latt", traced_f_latt)
             record.put("F_cell", f_cell)
         term = f_cell * f_cell  # F_cell·F_cell·F_latt·F_latt, left to right
