@@ -24,7 +24,7 @@ import torch
 from minibragg import inputs
 from minibragg.__main__ import main
 from minibragg.config import parse_args
-from minibragg.engine import _constants, lattice_factor, render, render_chunk, sincg_
+from minibragg.engine import _constants, lattice_factor, lattice_sign, render, render_chunk, sincg_
 from minibragg.hklgrid import build_grid
 from minibragg.readers import read_hkl
 from minibragg.scene import R_E_SQR, load_scene
@@ -144,24 +144,66 @@ def test_sincg_limit_and_values():
     assert got == pytest.approx(want, rel=1e-14)
 
 
-@pytest.mark.parametrize("n", [4, 5])
-def test_float32_lattice_factor_is_the_same_function(n):
-    """float32 evaluates sincg(πh, N) through (-1)^((N-1)h0)·sincg(π(h-h0), N), an identity
-    (sign included, for even and odd N). Reference: that identity in float64 with the exact
-    h - h0. The float64 literal sin(Nπh)/sin(πh) agrees with it except at exact non-zero
-    integers h, where rounding of N·πh makes the literal quotient meaningless (C does the same)."""
-    h = np.array([0.0, 3.0, -3.0, 3.001, -2.999, 7.4, -0.3, 12.5, 40.0004], dtype=np.float32)
-    h0 = np.ceil(h.astype(np.float64) - 0.5)
-    f = h.astype(np.float64) - h0
+def _sincg_reference(h: np.ndarray, n: int) -> np.ndarray:
+    """sincg(πh, N) through (-1)^((N-1)h0)·sin(Nπf)/sin(πf), f = h - h0 exact, in float64:
+    good to ~1e-12 relative at these points (the literal sin(Nπh) is off by ~1e-13 absolute
+    for h ~ 50, too much next to a zero of the numerator)."""
+    h0 = np.ceil(h - 0.5)
+    f = h - h0
     with np.errstate(invalid="ignore", divide="ignore"):
-        ref = np.where(f == 0, n, np.sin(n * np.pi * f) / np.sin(np.pi * f)) * (-1.0) ** ((n - 1) * h0)
-    h32 = torch.tensor(h, dtype=torch.float32)
-    got32 = lattice_factor(h32.clone(), torch.ceil(h32 - 0.5), n).numpy()
-    assert np.allclose(got32, ref, rtol=2e-5, atol=1e-4)
+        ratio = np.where(f == 0, n, np.sin(n * np.pi * f) / np.sin(np.pi * f))
+    return ratio * (-1.0) ** ((n - 1) * h0)
+
+
+@pytest.mark.parametrize("n", [4, 5, 36, 47])
+def test_float32_lattice_factor_is_the_same_function(n):
+    """float32 evaluates sincg(πh, N) as sin(πg)/sin(πf), f = h - h0, g = N·f - round(N·f) taken
+    in float64, and leaves out the sign (-1)^(round(N·f) + (N-1)·h0) (lattice_sign): with the sign
+    it is sincg itself, to float32's relative precision everywhere, on peaks, at large |h| and
+    next to zeros of sin(Nπh). float64 is the literal sin(Nπh)/sin(πh) (as C), checked away from
+    non-zero integers h, where rounding of N·πh makes the literal quotient lose digits (C the same)."""
+    rng = np.random.default_rng(n)
+    special = [0.0, 3.0, -3.0, 3.001, -2.999, 7.4, -0.3, 12.5, -12.5, 40.0004, 49.99996,
+               3 + 1 / n + 1e-6, -17 - 2 / n - 3e-6, 51 + 5 / n + 2e-6, 0.5 / n, 2e-9, -44.0000001]
+    h = np.concatenate([special, rng.uniform(-60, 60, 400), np.round(rng.uniform(-60, 60, 100))
+                        + rng.uniform(-1e-3, 1e-3, 100)])
+    ref = _sincg_reference(h, n)
     h64 = torch.tensor(h, dtype=torch.float64)
-    got64 = lattice_factor(h64, torch.ceil(h64 - 0.5), n).numpy()
-    generic = (f != 0) | (h == 0)
-    assert np.allclose(got64[generic], ref[generic], rtol=1e-9, atol=1e-12)
+    h0 = torch.ceil(h64 - 0.5)
+    got32 = lattice_factor(h64, h0, n, torch.float32)
+    assert got32.dtype == torch.float32
+    signed = (got32.double() * lattice_sign(h64, h0, n)).numpy()
+    # atol: sincg(π·12.5, 4) is 0 exactly (float32 path: 0; the reference: 2e-16)
+    assert np.all(np.abs(signed - ref) <= 1e-6 * np.abs(ref) + 1e-12)
+    assert torch.equal(h64, torch.tensor(h, dtype=torch.float64))  # inputs not overwritten
+    got64 = lattice_factor(h64, h0, n, torch.float64).numpy()
+    # The literal quotient's N·πh and πh are ~1e-12 rad off: meaningful away from integers h.
+    generic = (np.abs(h - np.ceil(h - 0.5)) > 1e-4) | (h == 0)
+    assert np.allclose(got64[generic], ref[generic], rtol=1e-9, atol=1e-9)
+
+
+def test_float32_mode_geometry_is_float64_and_pixels_within_2e_6():
+    """float32 mode computes the geometry through h, k, l (and the final scaling) in float64 by
+    the same code as float64 mode: those trace values are bit-identical; every pixel (lattice
+    factor, F, sum in float32) lies within a few 1e-7 of float64's (measured 4.9e-7; with h in
+    float32 it was 1.9e-3), on and off the peaks, over 9 decades of intensity."""
+    args = ["-cell", "60", "70", "80", "88", "92", "95", "-misset", "5", "10", "-15", "-lambda", "1",
+            "-distance", "100", "-pixel", "0.2", "-detpixels", "64", "-default_F", "100",
+            "-Na", "20", "-Nb", "31", "-Nc", "12", "-phisteps", "3", "-osc", "0.3", "-oversample", "2",
+            "-polar", "0.7", "-trace_pixel", "17", "41"]
+    t32, img32 = trace_for(args, "float32")
+    t64, img64 = trace_for(args, "float64")
+    for key in ("pixel_pos_meters", "R_distance_meters", "omega_pixel_sr", "obliquity_factor",
+                "diffracted_vec", "scattering_vec_A_inv", "hkl_frac", "hkl_rounded", "polar",
+                "omega_pixel", "cos_2theta", "rot_a_angstroms", "r_e_sqr", "fluence_photons_per_m2"):
+        assert t32[key] == t64[key], key
+    for key in ("F_latt_a", "F_latt_b", "F_latt_c", "F_latt", "F_cell", "I_before_scaling", "I_pixel_final"):
+        for a, b in zip(t32[key], t64[key]):
+            assert rel(a, b) < 2e-6, key
+    a, b = img32.double(), img64.double()
+    assert float(b.min()) > 0.0
+    assert float(((a - b).abs() / b).max()) < 2e-6
+    assert len(torch.unique(img64)) > 2000  # a structured image, not a constant
 
 
 def test_axis_with_one_cell_has_unit_lattice_factor():
