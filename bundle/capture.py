@@ -256,8 +256,6 @@ def _capture(plan: Plan, options: CaptureOptions, bundle_id: str, start: datetim
                 failed_any = True
                 continue
         if len(ran) >= 2 and ran[0] in images and ran[1] in images:
-            emit(Event("info", "metrics", "image metrics"))
-            metrics = image_metrics(images[ran[0]], images[ran[1]], ran[0], ran[1], spec.pixel)
             img_dir = staging / "images"
             img_dir.mkdir(exist_ok=True)
             for name in (ran[0], ran[1]):
@@ -278,6 +276,13 @@ def _capture(plan: Plan, options: CaptureOptions, bundle_id: str, start: datetim
         reproduce=reproduce, created_utc=start.isoformat().replace("+00:00", "Z"),
         extra={"stderr_tails": stderr_tails, "target": {"repo": plan.repo, **git}},
     )
+    # The plots need no metrics: they are drawn in child processes while the metrics are computed.
+    emit(Event("info", "render", "plots, image metrics, report, tables"))
+    background = (plots.PlotsInBackground(result, images, staging / "plots")
+                  if (comparison or images) else None)
+    if len(ran) >= 2 and ran[0] in images and ran[1] in images:
+        metrics = image_metrics(images[ran[0]], images[ran[1]], ran[0], ran[1], spec.pixel)
+        result = replace(result, metrics=metrics)
 
     inputs = []
     for f in spec.inputs.files:
@@ -294,10 +299,10 @@ def _capture(plan: Plan, options: CaptureOptions, bundle_id: str, start: datetim
                  "engines": {k: list(v) for k, v in plan.engine_argv.items()},
                  "templates": {s.name: list(s.argv_template) for s in plan.steps},
                  "roots": {"repo": plan.repo, "scratch": plan.scratch, "python": plan.python}}
-    emit(Event("info", "render", "report, plots, tables"))
     final = write_bundle(staging, bundles, result, images, target=target_data,
                          arguments=arguments, engines=engines_info, inputs=inputs,
-                         bundle_path=bundle_rel, replay_of=options.replay_of)
+                         bundle_path=bundle_rel, replay_of=options.replay_of,
+                         plot_paths=background.wait() if background else {})
     emit(Event("info", "bundle", str(final), ok=True))
     return result, final
 
@@ -305,10 +310,13 @@ def _capture(plan: Plan, options: CaptureOptions, bundle_id: str, start: datetim
 def write_bundle(staging: Path, bundles: Path, result: CaptureResult,
                  images: Mapping[str, np.ndarray], *, target: Mapping, arguments: Mapping,
                  engines: list, inputs: list, bundle_path: str,
-                 replay_of: str | None = None) -> Path:
-    """Render everything a result owes the reader into staging, then finish the bundle."""
-    plot_paths = (plots.render_plots(result, images, staging / "plots")
-                  if (result.comparison or images) else {})
+                 replay_of: str | None = None, plot_paths: Mapping[str, str] | None = None) -> Path:
+    """Render everything a result owes the reader into staging, then finish the bundle.
+
+    ``plot_paths``: plots already drawn into staging/plots; None draws them here."""
+    if plot_paths is None:
+        plot_paths = (plots.render_plots(result, images, staging / "plots")
+                      if (result.comparison or images) else {})
     (staging / "report.md").write_text(report.report_markdown(result, plot_paths), encoding="utf-8")
     write_tables(staging, tables(result))
     # The crate describes every other file; the manifest (written last by finish) lists the crate too.

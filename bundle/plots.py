@@ -12,9 +12,12 @@ first divergence) so it can be tested and reused without drawing.
 from __future__ import annotations
 
 import math
+import multiprocessing
+import os
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 import matplotlib
 
@@ -404,9 +407,9 @@ def plot_key_ratios(data: BarChartData, ref_name: str, cand_name: str, path: Pat
     _save(fig, path)
 
 
-def render_plots(result: CaptureResult, images: Mapping[str, np.ndarray], out_dir: Path
-                 ) -> dict[str, str]:
-    """Write the report's PNGs into ``out_dir``; return name -> path relative to out_dir's parent.
+def plot_jobs(result: CaptureResult, images: Mapping[str, np.ndarray], out_dir: Path
+              ) -> list[tuple[str, Path, Callable[[], None]]]:
+    """The report's plots as (name, png path, draw) jobs, independent of each other.
 
     ``images`` maps engine name -> float image (slow, fast); 1-D raw images are viewed with the
     metrics' shape. The image plots need both the reference and the candidate image; the bar chart
@@ -417,29 +420,71 @@ def render_plots(result: CaptureResult, images: Mapping[str, np.ndarray], out_di
     names = ([cmp.ref_engine, cmp.cand_engine] if cmp is not None else
              [result.metrics.ref_engine, result.metrics.cand_engine] if result.metrics is not None
              else [e.engine for e in result.engines][:2])
-    written: dict[str, str] = {}
-
-    def rel(p: Path) -> str:
-        return f"{out_dir.name}/{p.name}"
-
+    jobs: list[tuple[str, Path, Callable[[], None]]] = []
     have_images = len(names) == 2 and all(n in images and images[n] is not None for n in names)
-    data = bar_chart_data(result)
-    if not have_images and data is None:
-        return written
-    out_dir.mkdir(parents=True, exist_ok=True)
     if have_images:
         ref_name, cand_name = names
         ref = _as_image(images[ref_name], result)
         cand = _as_image(images[cand_name], result)
         if ref.shape == cand.shape:
             p = out_dir / f"{IMAGES}.png"
-            plot_images(ref_name, ref, cand_name, cand, result.pixel, p)
-            written[IMAGES] = rel(p)
+            jobs.append((IMAGES, p, partial(plot_images, ref_name, ref, cand_name, cand, result.pixel, p)))
             p = out_dir / f"{LOG_RATIO}.png"
-            plot_log_ratio(ref_name, ref, cand_name, cand, result.pixel, p)
-            written[LOG_RATIO] = rel(p)
+            jobs.append((LOG_RATIO, p, partial(plot_log_ratio, ref_name, ref, cand_name, cand, result.pixel, p)))
+    data = bar_chart_data(result)
     if data is not None:
         p = out_dir / f"{KEY_RATIOS}.png"
-        plot_key_ratios(data, cmp.ref_engine, cmp.cand_engine, p)
-        written[KEY_RATIOS] = rel(p)
-    return written
+        jobs.append((KEY_RATIOS, p, partial(plot_key_ratios, data, cmp.ref_engine, cmp.cand_engine, p)))
+    return jobs
+
+
+def _relative(jobs, out_dir: Path) -> dict[str, str]:
+    return {name: f"{Path(out_dir).name}/{p.name}" for name, p, _draw in jobs}
+
+
+def render_plots(result: CaptureResult, images: Mapping[str, np.ndarray], out_dir: Path
+                 ) -> dict[str, str]:
+    """Write the report's PNGs into ``out_dir``; return name -> path relative to out_dir's parent."""
+    jobs = plot_jobs(result, images, out_dir)
+    if jobs:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+    for _name, _path, draw in jobs:
+        draw()
+    return _relative(jobs, out_dir)
+
+
+class PlotsInBackground:
+    """The plots drawn in forked child processes while the caller goes on (image metrics, say).
+
+    Why by hand, not a process pool: each job is a closure over two full-size images already in
+    this process's memory; a forked child inherits them copy-on-write, where a pool would pickle
+    50 MB per job. A job whose child fails is drawn again here, in the foreground, so the result
+    is the same as render_plots' whatever happens to the children.
+    """
+
+    def __init__(self, result: CaptureResult, images: Mapping[str, np.ndarray], out_dir: Path):
+        self.out_dir = Path(out_dir)
+        self.jobs = plot_jobs(result, images, out_dir)
+        if self.jobs:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        ctx = multiprocessing.get_context("fork")
+        self.children = []
+        for _name, _path, draw in self.jobs:
+            child = ctx.Process(target=_draw_and_exit, args=(draw,), daemon=True)
+            child.start()
+            self.children.append(child)
+
+    def wait(self) -> dict[str, str]:
+        for (_name, path, draw), child in zip(self.jobs, self.children):
+            child.join()
+            if child.exitcode != 0 or not path.is_file():
+                draw()
+        return _relative(self.jobs, self.out_dir)
+
+
+def _draw_and_exit(draw: Callable[[], None]) -> None:
+    try:
+        draw()
+    except BaseException:  # noqa: BLE001 - the parent redraws in the foreground and sees the error
+        os._exit(1)
+    os._exit(0)
