@@ -150,3 +150,58 @@ def capture_in_container(spec_path: Path, target: str | None, options: CaptureOp
     if isinstance(result.get("bundle"), str) and result["bundle"].startswith(BUNDLES + "/"):
         result["bundle"] = display_path(bundles / result["bundle"][len(BUNDLES) + 1:])
     return ContainerCapture(result=result, image=info, exit_code=outcome.exit_code)
+
+
+def replay_in_container(source: Path, manifest: dict, repo: Path | None, bundles: Path,
+                        trust: bool = False, timeout: float | None = None,
+                        on_event: EventSink | None = None) -> dict:
+    """Replay a containerized bundle inside its recorded image (or, when that image is gone, one
+    rebuilt from this checkout's Dockerfile, saying whether the id matches). The replay itself,
+    judging included, is the same `nb-evidence replay --native` code, run inside."""
+    recorded = (manifest.get("environment") or {}).get("container") or {}
+    engine = container.connect()
+    image_note: dict = {"recorded": recorded.get("image_id"), "rebuilt": False}
+    try:
+        if not recorded.get("image_id"):
+            raise ContainerError("the bundle records no image")
+        info = container.ensure_image(engine, tag=recorded["image_id"], on_event=_events(on_event))
+    except ContainerError:
+        info = container.ensure_image(engine, base_image=container.default_base(engine),
+                                      on_event=_events(on_event))
+        image_note["rebuilt"] = True
+    image_note["used"] = info.id
+    image_note["id_matches"] = info.id == recorded.get("image_id")
+
+    source = source.resolve()
+    src_dir = source if source.is_dir() else source.parent
+    inner_source = "/source" if source.is_dir() else f"/source/{source.name}"
+    target = manifest.get("target") or {}
+    host_repo = Path(repo or target.get("host_repo") or target.get("repo")).resolve()
+    if not host_repo.is_dir():
+        raise ContainerError(f"--repo {host_repo}: not a directory; pass the checkout to replay against")
+    bundles = bundles.resolve()
+    bundles.mkdir(parents=True, exist_ok=True)
+    mounts = [container.Mount(host_repo, REPO), container.Mount(src_dir, "/source"),
+              container.Mount(bundles, BUNDLES, read_only=False)]
+    argv = ["replay", inner_source, "--native", "--repo", REPO, "--bundles", BUNDLES, "--json",
+            "--quiet"]
+    if trust:
+        argv.append("--trust")
+    if timeout is not None:
+        argv += ["--timeout", str(timeout)]
+    env = {k: v for k, v in os.environ.items()
+           if allowed(k) and k not in ("PATH", "HOME", "TMPDIR", "PYTHONPATH")
+           and not k.startswith("NB_CONTAINER_")}
+    env.update(info.env())
+    env["NB_HOST_REPO"] = str(host_repo)
+    outcome = container.run(engine, info, argv, mounts=mounts, env=env, on_event=_events(on_event))
+    try:
+        summary = json.loads(outcome.stdout)
+    except json.JSONDecodeError:
+        last = next((line for line in reversed(outcome.stderr.splitlines()) if line.strip()),
+                    f"exit {outcome.exit_code}")
+        raise ContainerError(f"the replay inside {info.tag} failed: {last}") from None
+    if isinstance(summary.get("bundle"), str) and summary["bundle"].startswith(BUNDLES + "/"):
+        summary["bundle"] = display_path(bundles / summary["bundle"][len(BUNDLES) + 1:])
+    summary["image"] = image_note
+    return summary

@@ -16,6 +16,7 @@ not turn a reproduced result into ``differs``.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
@@ -177,14 +178,24 @@ def judge(manifest: Mapping[str, Any], bundle_dir: Path | None, new_dir: Path, s
 
 
 def replay_bundle(source: Path, repo: Path | None = None, bundles: Path = Path("bundles"),
-                  trust: bool = False, timeout: float | None = None, in_container: bool = False,
+                  trust: bool = False, timeout: float | None = None,
+                  in_container: bool | None = None,
                   on_event: EventSink | None = None) -> ReplayOutcome:
+    """``in_container`` None: in the recorded image when the capture was containerized (and we
+    are not already inside one), natively otherwise."""
     source = Path(source)
     manifest, bundle_dir = _locate(source)
+    recorded_container = (manifest.get("environment") or {}).get("container")
+    if in_container is None:
+        in_container = bool(recorded_container) and "NB_CONTAINER_IMAGE_ID" not in os.environ
     if in_container:
-        raise UserError("--in-container replay: run `nb-evidence replay` inside the image "
-                        "(`docker run ... nb-evidence replay`) — host-side container replay is not "
-                        "implemented yet; use --native")
+        from bundle.incontainer import replay_in_container
+
+        summary = replay_in_container(source, manifest, repo, bundles, trust=trust,
+                                      timeout=timeout, on_event=on_event)
+        return ReplayOutcome(summary=summary, bundle=Path(summary["bundle"]))
+    if recorded_container and repo is None and manifest["target"].get("host_repo"):
+        repo = Path(manifest["target"]["host_repo"])
     spec, target = _spec_and_target(manifest)
     repo_path = Path(repo or manifest["target"]["repo"]).resolve()
     if not repo_path.is_dir():

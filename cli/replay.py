@@ -15,8 +15,8 @@ def replay(
     source: Path = typer.Argument(..., help="A bundle directory or an archived manifest JSON."),
     repo: Optional[Path] = typer.Option(None, "--repo", help="The checkout to re-run against (default: the recorded one)."),
     bundles: Path = typer.Option(Path("bundles"), "--bundles", help="Where the new bundle is written."),
-    in_container: bool = typer.Option(False, "--in-container", help="Re-run inside the recorded image."),
-    native: bool = typer.Option(False, "--native", help="Re-run on this machine."),
+    in_container: bool = typer.Option(False, "--in-container", help="Re-run inside the recorded image (the default for a containerized bundle)."),
+    native: bool = typer.Option(False, "--native", help="Re-run on this machine (the default for a native bundle)."),
     trust: bool = typer.Option(False, "--trust", help="Run programs the target profile does not know."),
     timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds allowed per command."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
@@ -26,12 +26,17 @@ def replay(
 
     Exit status: 0 reproduced, 1 not reproduced, 2 error.
     """
+    from bundle.errors import UserError
     from bundle.replay import replay_bundle
+
+    if in_container and native:
+        raise UserError("--in-container and --native exclude each other")
 
     progress = Progress(quiet=quiet or json_out)
     try:
         outcome = replay_bundle(source, repo=repo, bundles=bundles, trust=trust, timeout=timeout,
-                                in_container=in_container and not native, on_event=progress)
+                                in_container=True if in_container else False if native else None,
+                                on_event=progress)
     finally:
         progress.close()
     if json_out:
@@ -59,5 +64,10 @@ def _render(summary: dict) -> None:
                       f"[{styles.get(o['verdict'], '')}]{o['verdict']}[/]", detail)
     console = Console()
     console.print(table)
+    image = summary.get("image")
+    if image:
+        how = "rebuilt from this checkout's Dockerfile" if image["rebuilt"] else "the recorded image"
+        match = "matches" if image["id_matches"] else "does NOT match"
+        console.print(f"image: {how}, id {image['used'][:19]} {match} the recorded {str(image['recorded'])[:19]}")
     word = "[green]REPRODUCED[/]" if summary["reproduced"] else "[bold red]NOT REPRODUCED[/]"
     console.print(f"{word}  new bundle: {summary['bundle']}")

@@ -118,3 +118,18 @@ def test_no_engine_is_one_line_suggesting_native(tmp_path):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "no Docker engine answers" in lines[0] and "--native" in lines[0]
+
+
+def test_containerized_bundle_replays_in_its_recorded_image(both, tmp_path):
+    _native, inside = both
+    proc = subprocess.run([sys.executable, "-m", "cli", "replay", inside["bundle"], "--bundles",
+                           str(tmp_path / "r"), "--json"], cwd=REPO, capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["reproduced"] is True
+    assert out["image"]["id_matches"] is True and out["image"]["rebuilt"] is False
+    assert {o["verdict"] for o in out["outputs"]} == {"identical"}
+    manifest = json.loads((Path(out["bundle"]) / "manifest.json").read_text())
+    assert manifest["replay_of"] == Path(inside["bundle"]).name
+    assert manifest["environment"]["container"]["image_id"] == out["image"]["used"]
