@@ -61,6 +61,28 @@ def _events(sink: EventSink | None):
     return forward
 
 
+def _run_inside(engine: container.Engine, info: container.ImageInfo, argv: list[str],
+                mounts: list[container.Mount], host_repo: Path, bundles: Path,
+                on_event: EventSink | None, what: str) -> tuple[dict, int]:
+    """Run one nb-evidence command in the image; its --json object, bundle path as the host sees it."""
+    # The host's allow-listed variables travel, except those that describe the host itself.
+    env = {k: v for k, v in os.environ.items()
+           if allowed(k) and k not in ("PATH", "HOME", "TMPDIR", "PYTHONPATH")
+           and not k.startswith("NB_CONTAINER_")}
+    env.update(info.env())
+    env["NB_HOST_REPO"] = str(host_repo)  # so the manifest can say which host checkout /repo was
+    outcome = container.run(engine, info, argv, mounts=mounts, env=env, on_event=_events(on_event))
+    try:
+        data = json.loads(outcome.stdout)
+    except json.JSONDecodeError:
+        last = next((line for line in reversed(outcome.stderr.splitlines()) if line.strip()),
+                    f"exit {outcome.exit_code}")
+        raise ContainerError(f"the {what} inside {info.tag} failed: {last}") from None
+    if isinstance(data.get("bundle"), str) and data["bundle"].startswith(BUNDLES + "/"):
+        data["bundle"] = display_path(bundles / data["bundle"][len(BUNDLES) + 1:])
+    return data, outcome.exit_code
+
+
 def failed_build_bundle(spec_path: Path, options: CaptureOptions, error: container.ContainerBuildError,
                         started: str) -> Path:
     """A partial bundle recording the failed image build (its last lines as the log)."""
@@ -133,23 +155,8 @@ def capture_in_container(spec_path: Path, target: str | None, options: CaptureOp
                         ("--c-threads", c_threads), ("--timeout", options.timeout)):
         if value is not None:
             argv += [flag, str(value)]
-    # The host's allow-listed variables travel, except those that describe the host itself.
-    env = {k: v for k, v in os.environ.items()
-           if allowed(k) and k not in ("PATH", "HOME", "TMPDIR", "PYTHONPATH")
-           and not k.startswith("NB_CONTAINER_")}
-    env.update(info.env())
-    env["NB_HOST_REPO"] = str(repo)  # so the manifest can say which host checkout /repo was
-    outcome = container.run(engine, info, argv, mounts=mounts, env=env,
-                            on_event=_events(on_event))
-    try:
-        result = json.loads(outcome.stdout)
-    except json.JSONDecodeError:
-        last = next((line for line in reversed(outcome.stderr.splitlines()) if line.strip()),
-                    f"exit {outcome.exit_code}")
-        raise ContainerError(f"the capture inside {info.tag} failed: {last}") from None
-    if isinstance(result.get("bundle"), str) and result["bundle"].startswith(BUNDLES + "/"):
-        result["bundle"] = display_path(bundles / result["bundle"][len(BUNDLES) + 1:])
-    return ContainerCapture(result=result, image=info, exit_code=outcome.exit_code)
+    result, exit_code = _run_inside(engine, info, argv, mounts, repo, bundles, on_event, "capture")
+    return ContainerCapture(result=result, image=info, exit_code=exit_code)
 
 
 def replay_in_container(source: Path, manifest: dict, repo: Path | None, bundles: Path,
@@ -189,19 +196,6 @@ def replay_in_container(source: Path, manifest: dict, repo: Path | None, bundles
         argv.append("--trust")
     if timeout is not None:
         argv += ["--timeout", str(timeout)]
-    env = {k: v for k, v in os.environ.items()
-           if allowed(k) and k not in ("PATH", "HOME", "TMPDIR", "PYTHONPATH")
-           and not k.startswith("NB_CONTAINER_")}
-    env.update(info.env())
-    env["NB_HOST_REPO"] = str(host_repo)
-    outcome = container.run(engine, info, argv, mounts=mounts, env=env, on_event=_events(on_event))
-    try:
-        summary = json.loads(outcome.stdout)
-    except json.JSONDecodeError:
-        last = next((line for line in reversed(outcome.stderr.splitlines()) if line.strip()),
-                    f"exit {outcome.exit_code}")
-        raise ContainerError(f"the replay inside {info.tag} failed: {last}") from None
-    if isinstance(summary.get("bundle"), str) and summary["bundle"].startswith(BUNDLES + "/"):
-        summary["bundle"] = display_path(bundles / summary["bundle"][len(BUNDLES) + 1:])
+    summary, _code = _run_inside(engine, info, argv, mounts, host_repo, bundles, on_event, "replay")
     summary["image"] = image_note
     return summary

@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any, Mapping, NamedTuple
 
 from .archive import display_path
-from .chain import CHAIN_KEYS
 from .errors import UserError
 from .schema import load_manifest
 from .verify import require_intact

@@ -39,3 +39,16 @@ def minibragg_c(tmp_path_factory) -> Path:
     )
     assert proc.returncode == 0, proc.stderr
     return out
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    """A Docker engine that answers; the test is skipped, saying so, only when none does."""
+    from bundle import container
+    from bundle.errors import ContainerError
+
+    try:
+        return container.connect()
+    except ContainerError as exc:
+        detail = str(exc).removeprefix("no Docker engine answers").strip()
+        pytest.skip(f"no Docker engine answers: {detail}")

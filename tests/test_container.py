@@ -132,12 +132,8 @@ def test_image_env_sets_what_the_manifest_reads():
 
 
 @pytest.fixture(scope="module")
-def engine():
-    try:
-        return container.connect()
-    except ContainerError as exc:
-        detail = str(exc).removeprefix("no Docker engine answers").strip()
-        pytest.skip(f"no Docker engine answers: {detail}")
+def engine(docker_engine):
+    return docker_engine
 
 
 @pytest.fixture(scope="module")

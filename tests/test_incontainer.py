@@ -24,11 +24,8 @@ pytestmark = pytest.mark.xdist_group("container")
 
 
 @pytest.fixture(scope="module")
-def engine():
-    try:
-        return container.connect()
-    except ContainerError as exc:
-        pytest.skip(f"no Docker engine answers: {str(exc).removeprefix('no Docker engine answers').strip()}")
+def engine(docker_engine):
+    return docker_engine
 
 
 @pytest.fixture(scope="module")
