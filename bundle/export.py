@@ -24,7 +24,8 @@ from typing import Any, Mapping
 
 from .archive import display_path
 from .errors import BundleError, UserError
-from .ledger import CHAIN_KEYS, _engines, _factor_differs, _num, _ratio, _result_word
+from .chain import CHAIN_KEYS
+from .ledger import _engines, _factor_differs, _num, _ratio, _result_word
 from .schema import MANIFEST_NAME, load_manifest
 from .verify import is_safe_relpath, require_intact
 

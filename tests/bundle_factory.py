@@ -21,18 +21,9 @@ import json
 import struct
 from pathlib import Path
 from typing import Any
+from bundle.chain import CHAIN_KEYS
 
 DEFAULT_ID = "20261127T210501Z-cli-flags-003-phase-j-3f9a0c1e"
-CHAIN_KEYS = (
-    "I_before_scaling",
-    "steps",
-    "r_e_sqr",
-    "fluence_photons_per_m2",
-    "capture_fraction",
-    "polar",
-    "omega_pixel",
-    "I_pixel_final",
-)
 INT_KEYS = {"hkl_rounded", "steps"}
 
 

@@ -12,6 +12,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from bundle.chain import CHAIN_KEYS
 from bundle.records import (CaptureResult, ChainFactor, ChainReport, CommandRecord, Comparison,
                             ComparisonRow, Consistency, EngineImageStats, EngineRun, FileDigest,
                             ImageMetrics, Trace, TraceEntry)
@@ -68,8 +69,6 @@ REF_TRACE: list[tuple[str, tuple[float, ...]]] = [
     ("floatimage_accumulated", (FINAL,)),
 ]
 REF_TRACE = [(k, v if isinstance(v, tuple) else (v,)) for k, v in REF_TRACE]
-CHAIN_KEYS = ("I_before_scaling", "steps", "r_e_sqr", "fluence_photons_per_m2",
-              "capture_fraction", "polar", "omega_pixel", "I_pixel_final")
 INT_KEYS = {"hkl_rounded", "steps", "oversample_thick", "oversample_polar", "oversample_omega"}
 
 
