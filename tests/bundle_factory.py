@@ -21,6 +21,7 @@ import json
 import struct
 from pathlib import Path
 from typing import Any
+
 from bundle.chain import CHAIN_KEYS
 
 DEFAULT_ID = "20261127T210501Z-cli-flags-003-phase-j-3f9a0c1e"
