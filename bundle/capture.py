@@ -67,9 +67,6 @@ def check_inputs(spec: Spec, target: TargetProfile, options: CaptureOptions) -> 
     for engine, log in options.reuse_logs.items():
         profile = target.engine(engine)
         parse_file(log, profile.prefix)  # raises TraceError naming the log when it has no trace
-    if options.engines:
-        for e in options.engines:
-            target.engine(e)
 
 
 def plan_capture(spec: Spec, target: TargetProfile, options: CaptureOptions, scratch: Path) -> Plan:

@@ -10,9 +10,8 @@ from pathlib import Path
 
 from bundle.compare import compare_traces, summary_json
 from bundle.errors import TraceError, UserError
-from bundle.records import Comparison, Tolerance, Trace
+from bundle.records import CaptureResult, Comparison, EngineRun, Tolerance, Trace
 from bundle.tables import chain_table, comparison_table, traces_table
-from bundle.records import CaptureResult, EngineRun
 from bundle.trace import detect_prefix, parse_file
 from bundle.writer import write_tables
 
