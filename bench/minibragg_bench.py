@@ -7,8 +7,9 @@ other in a scratch directory, each with -trace_pixel 1039 685:
   py32    PyTorch -dtype float32 -device cpu
   cuda64  PyTorch -dtype float64 -device cuda   (only when asked: --engines)
   cuda32  PyTorch -dtype float32 -device cuda
-and prints wall seconds and peak RSS of each (os.wait4 on the child: its own ru_maxrss), then
-how each image and trace compares with C's. It prints figures and asserts nothing.
+--repeat times (default 3), round-robin, and prints the best wall seconds and the peak RSS of
+each (os.wait4 on the child: its own ru_maxrss), then how each image and trace compares with
+C's. It prints figures and asserts nothing.
 
     .venv/bin/python bench/minibragg_bench.py [--engines c,py64,py32] [--repeat N] [--threads N] [--keep DIR]
 """
@@ -86,7 +87,7 @@ def worst_key(reference: dict[str, list[float]], other: dict[str, list[float]]) 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=1, help="runs per engine (best and all printed)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per engine, interleaved (best and all printed)")
     parser.add_argument("--threads", type=int, default=2, help="OMP_NUM_THREADS for the C engine")
     parser.add_argument("--keep", help="scratch directory to use and keep (default: a temp dir)")
     parser.add_argument("--engines", default="c,py64,py32",
@@ -116,20 +117,23 @@ def main() -> int:
             "cuda32": ("PyTorch float32 cuda", py("cuda32", "float32", "cuda")),
         }
         runs = {known[tag][0]: known[tag][1] for tag in args.engines.split(",")}
-        results = {}
         logs = {}
-        for name, (argv, env, _, _) in runs.items():
-            walls, rsss = [], []
-            for i in range(args.repeat):
+        walls: dict[str, list[float]] = {name: [] for name in runs}
+        rsss: dict[str, list[float]] = {name: [] for name in runs}
+        # Round-robin (c, py64, py32, c, ...): a shared machine's load drifts over minutes, and
+        # interleaving spreads it over every engine alike.
+        for i in range(args.repeat):
+            for name, (argv, env, _, _) in runs.items():
                 logs[name] = scratch / f"{name.split()[0]}-{name.split()[1]}-{i}.log"
                 wall, rss, rc = timed(argv, scratch, env, logs[name])
                 if rc != 0:
                     print(f"{name}: exit status {rc}, see {scratch}")
-                walls.append(wall)
-                rsss.append(rss)
-            results[name] = (walls, rsss)
-            print(f"{name:28s} wall {min(walls):7.2f} s (runs: {', '.join(f'{w:.2f}' for w in walls)})"
-                  f"   peak RSS {max(rsss):7.1f} MiB", flush=True)
+                walls[name].append(wall)
+                rsss[name].append(rss)
+        for name in runs:
+            print(f"{name:28s} wall {min(walls[name]):7.2f} s (best of {args.repeat}; runs: "
+                  f"{', '.join(f'{w:.2f}' for w in walls[name])})   peak RSS "
+                  f"{max(rsss[name]):7.1f} MiB", flush=True)
         first = next(iter(runs))
         reference, ref_trace = runs[first][2], trace_values(logs[first], runs[first][3])
         for name, (_, _, image, prefix) in list(runs.items())[1:]:

@@ -12,28 +12,35 @@ import os
 import shutil
 import sys
 import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
-import numpy as np
-
-from bundle import crate as crate_mod
-from bundle import environment, plots, report
+from bundle import environment
 from bundle.compare import compare_traces
-from bundle.errors import ImageError, SpecError, TargetError, TraceError
+from bundle.errors import SpecError, TargetError, TraceError
 from bundle.hashing import digest
-from bundle.manifest import build_manifest
-from bundle.metrics import detector_shape, image_metrics, load_float_image
-from bundle.plan import Plan, build_plan, resolve_inputs
-from bundle.records import CaptureResult, CommandRecord, Comparison, EngineRun, Trace
+from bundle.plan import Plan, build_plan, detector_shape, resolve_inputs
+from bundle.preload import Preload
+from bundle.records import (CaptureResult, CommandRecord, Comparison, EngineRun, FileDigest,
+                            Trace)
 from bundle.runner import Event, EventSink, run_step, skipped
 from bundle.spec import Spec
-from bundle.tables import tables
 from bundle.target import TargetProfile
 from bundle.trace import parse_file
-from bundle.writer import finish, list_files, new_bundle_id, open_staging, write_tables
+from bundle.writer import (finish, fsync_file, list_files, new_bundle_id, open_staging,
+                           write_tables)
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from bundle.images import EngineImage
+
+# The analysis and rendering modules (numpy, Pillow, matplotlib's colour maps, pyarrow, rocrate)
+# are imported inside the functions that use them: a capture imports them in the background
+# while its first commands run (bundle.preload).
 
 
 @dataclass(frozen=True)
@@ -131,6 +138,7 @@ def capture(spec: Spec, target: TargetProfile, options: CaptureOptions,
     """
     emit = on_event or (lambda _e: None)
     check_inputs(spec, target, options)
+    preload = Preload()
     start = datetime.now(timezone.utc)
     bundle_id = new_bundle_id(spec.name, spec.args_sha256(), start)
     bundles = options.bundles.resolve()
@@ -141,7 +149,7 @@ def capture(spec: Spec, target: TargetProfile, options: CaptureOptions,
             plan = adjust_plan(plan)
         staging = open_staging(bundles, bundle_id)
         try:
-            return _capture(plan, options, bundle_id, start, staging, bundles, emit)
+            return _capture(plan, options, bundle_id, start, staging, bundles, emit, preload)
         except BaseException:
             # Staging is not a bundle; leave nothing half-made where bundles are listed.
             shutil.rmtree(staging, ignore_errors=True)
@@ -152,12 +160,27 @@ def capture(spec: Spec, target: TargetProfile, options: CaptureOptions,
 
 
 def _capture(plan: Plan, options: CaptureOptions, bundle_id: str, start: datetime,
-             staging: Path, bundles: Path, emit: EventSink) -> tuple[CaptureResult, Path]:
+             staging: Path, bundles: Path, emit: EventSink,
+             preload: Preload) -> tuple[CaptureResult, Path]:
+    # Background threads: an engine's image is read while the next engine runs, and the plots
+    # are drawn (and the images flushed to disk) while the last image is read and the metrics
+    # computed (bundle.images says why threads).
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="nb-capture") as background:
+        return _run_and_write(plan, options, bundle_id, start, staging, bundles, emit,
+                              background, preload)
+
+
+def _run_and_write(plan: Plan, options: CaptureOptions, bundle_id: str, start: datetime,
+                   staging: Path, bundles: Path, emit: EventSink, background: ThreadPoolExecutor,
+                   preload: Preload) -> tuple[CaptureResult, Path]:
     spec, target = plan.spec, plan.target
     roots = {"repo": plan.repo, "scratch": plan.scratch}
     env_info = environment.collect(options.python, _cuda())
     git = environment.git_state(Path(plan.repo))
-
+    known: dict[str, FileDigest] = {}  # bundle files already hashed (the images)
+    shape = detector_shape(spec.args)
+    images_wanted = bool(plan.image_arg and shape)
+    engine_images = None  # bundle.images.EngineImages, once the first image is there
     records: list[CommandRecord] = []
     done: dict[str, bool] = {}
     for step in plan.steps:
@@ -170,6 +193,18 @@ def _capture(plan: Plan, options: CaptureOptions, bundle_id: str, start: datetim
         rec = run_step(step, staging, roots, timeout=options.timeout, on_event=emit)
         records.append(rec)
         done[step.name] = rec.ok
+        if images_wanted and rec.ok and step.role == "run" and step.engine:
+            image = Path(plan.scratch) / step.engine / plan.image_arg
+            if image.is_file():
+                if engine_images is None:
+                    preload.wait()
+                    from bundle.images import EngineImages
+                    engine_images = EngineImages(background, shape)
+                engine_images.start(step.engine, image)
+
+    preload.wait()
+    from bundle import plots
+    from bundle.metrics import image_metrics
 
     notes: list[str] = []
     runs: list[EngineRun] = []
@@ -235,30 +270,37 @@ def _capture(plan: Plan, options: CaptureOptions, bundle_id: str, start: datetim
     elif len(ran) == 1:
         notes.append(f"only {ran[0]} ran (single-engine capture): nothing to compare")
 
-    images: dict[str, np.ndarray] = {}
-    metrics = None
-    shape = detector_shape(spec.args)
-    if plan.image_arg and shape is not None:
+    # The bar chart needs only the comparison: drawn while the images are still being read.
+    plot_dir = staging / "plots"
+    bar_jobs = plots.bar_chart_job(comparison, plot_dir)
+    pending = _draw_in_background(background, bar_jobs, plot_dir)
+
+    read: dict[str, EngineImage] = {}
+    if images_wanted:
         for run in runs:
             if run.engine in options.reuse_logs or run.failed_steps:
                 continue
-            src = Path(plan.scratch) / run.engine / plan.image_arg
-            if not src.is_file():
+            got = engine_images.get(run.engine) if engine_images is not None else None
+            if got is None:
                 notes.append(f"{run.engine}: no image at {plan.image_arg}")
-                continue
-            try:
-                images[run.engine] = load_float_image(src, *shape)
-            except ImageError as exc:
-                notes.append(f"{run.engine}: {exc}")
+            elif got.error is not None:
+                notes.append(f"{run.engine}: {got.error}")
                 failed_any = True
-                continue
-        if len(ran) >= 2 and ran[0] in images and ran[1] in images:
-            img_dir = staging / "images"
-            img_dir.mkdir(exist_ok=True)
-            for name in (ran[0], ran[1]):
-                shutil.copyfile(Path(plan.scratch) / name / plan.image_arg, img_dir / f"{name}.bin")
-                runs[ran.index(name)] = replace(runs[ran.index(name)], image_path=f"images/{name}.bin")
-                engines_info[ran.index(name)]["image"] = f"images/{name}.bin"
+            else:
+                read[run.engine] = got
+    images = {name: got.image for name, got in read.items()}
+    both = len(ran) >= 2 and ran[0] in read and ran[1] in read
+    if both:
+        img_dir = staging / "images"
+        img_dir.mkdir(exist_ok=True)
+        for name in (ran[0], ran[1]):
+            rel = f"images/{name}.bin"
+            known[rel] = _bundle_copy(read[name].path, staging / rel, rel, records, name,
+                                      plan.image_arg, options.keep_scratch)
+            # flushed to disk now, so the whole bundle's flush before the rename is quick
+            pending.append(background.submit(fsync_file, staging / rel))
+            runs[ran.index(name)] = replace(runs[ran.index(name)], image_path=rel)
+            engines_info[ran.index(name)]["image"] = rel
 
     status = "partial" if (failed_any or any(t is None for t in traces.values())) else "complete"
     verdict = verdict_of(comparison, status == "partial")
@@ -269,17 +311,21 @@ def _capture(plan: Plan, options: CaptureOptions, bundle_id: str, start: datetim
     result = CaptureResult(
         bundle_id=bundle_id, status=status, verdict=verdict, spec=spec.to_data(),
         target=target.name, pixel=spec.pixel, engines=tuple(runs), comparison=comparison,
-        metrics=metrics, commands=tuple(records), environment=env_info, notes=tuple(notes),
+        metrics=None, commands=tuple(records), environment=env_info, notes=tuple(notes),
         reproduce=reproduce, created_utc=start.isoformat().replace("+00:00", "Z"),
         extra={"stderr_tails": stderr_tails, "target": {"repo": plan.repo, **git}},
     )
-    # The plots need no metrics: they are drawn in child processes while the metrics are computed.
     emit(Event("info", "render", "plots, image metrics, report, tables"))
-    background = (plots.PlotsInBackground(result, images, staging / "plots")
-                  if (comparison or images) else None)
-    if len(ran) >= 2 and ran[0] in images and ran[1] in images:
-        metrics = image_metrics(images[ran[0]], images[ran[1]], ran[0], ran[1], spec.pixel)
-        result = replace(result, metrics=metrics)
+    if both:  # before the image plots start: on two cores they would only slow each other
+        ref, cand = read[ran[0]], read[ran[1]]
+        result = replace(result, metrics=image_metrics(
+            ref.image, cand.image, ran[0], ran[1], spec.pixel, ref.summary, cand.summary))
+    image_plot_jobs = plots.image_jobs(result, images, plot_dir,
+                                       pooled={n: got.pooled for n, got in read.items()},
+                                       summaries={n: got.summary for n, got in read.items()})
+    pending += _draw_in_background(background, image_plot_jobs, plot_dir)
+    for job in pending:
+        job.result()  # a plot that failed raises here, as it would in the foreground
 
     inputs = []
     for f in spec.inputs.files:
@@ -299,28 +345,58 @@ def _capture(plan: Plan, options: CaptureOptions, bundle_id: str, start: datetim
     final = write_bundle(staging, bundles, result, images, target=target_data,
                          arguments=arguments, engines=engines_info, inputs=inputs,
                          bundle_path=bundle_rel, replay_of=options.replay_of,
-                         plot_paths=background.wait() if background else {})
+                         plot_paths=plots.plot_paths(bar_jobs + image_plot_jobs), known=known)
     emit(Event("info", "bundle", str(final), ok=True))
     return result, final
+
+
+def _draw_in_background(background: ThreadPoolExecutor, jobs: list, plot_dir: Path) -> list[Future]:
+    if jobs:
+        plot_dir.mkdir(parents=True, exist_ok=True)
+    return [background.submit(draw) for _name, _path, draw in jobs]
+
+
+def _bundle_copy(src: Path, dst: Path, rel: str, records: list[CommandRecord], engine: str,
+                 image_arg: str, keep_scratch: bool) -> FileDigest:
+    """Put an engine's image into the bundle and return its digest. The scratch copy goes away
+    with the scratch directory, so it is moved (a rename on one file system) unless the user
+    keeps the scratch; its sha256 is the one the runner recorded when the engine wrote it."""
+    if keep_scratch:
+        shutil.copyfile(src, dst)
+    else:
+        shutil.move(src, dst)
+    run = next((r for r in records if r.engine == engine and r.role == "run"), None)
+    recorded = next((o for o in (run.outputs if run else ()) if o.path == image_arg), None)
+    size = dst.stat().st_size
+    if recorded is not None and recorded.size == size:
+        return FileDigest(path=rel, size=size, sha256=recorded.sha256, root="bundle")
+    return digest(dst, rel, "bundle")
 
 
 def write_bundle(staging: Path, bundles: Path, result: CaptureResult,
                  images: Mapping[str, np.ndarray], *, target: Mapping, arguments: Mapping,
                  engines: list, inputs: list, bundle_path: str,
-                 replay_of: str | None = None, plot_paths: Mapping[str, str] | None = None) -> Path:
+                 replay_of: str | None = None, plot_paths: Mapping[str, str] | None = None,
+                 known: Mapping[str, FileDigest] | None = None) -> Path:
     """Render everything a result owes the reader into staging, then finish the bundle.
 
-    ``plot_paths``: plots already drawn into staging/plots; None draws them here."""
+    ``plot_paths``: plots already drawn into staging/plots; None draws them here. ``known``:
+    digests of bundle files already hashed (by bundle-relative path), not hashed again."""
+    from bundle import crate as crate_mod
+    from bundle import plots, report
+    from bundle.manifest import build_manifest
+    from bundle.tables import tables
+
     if plot_paths is None:
         plot_paths = (plots.render_plots(result, images, staging / "plots")
                       if (result.comparison or images) else {})
     (staging / "report.md").write_text(report.report_markdown(result, plot_paths), encoding="utf-8")
     write_tables(staging, tables(result))
     # The crate describes every other file; the manifest (written last by finish) lists the crate too.
-    crate_mod.write_crate(staging, crate_mod.crate_metadata(result, list_files(staging)))
+    crate_mod.write_crate(staging, crate_mod.crate_metadata(result, list_files(staging, known)))
     return finish(staging, bundles, result, lambda files: build_manifest(
         result, target=target, arguments=arguments, engines=engines, inputs=inputs,
-        files=files, bundle_path=bundle_path, replay_of=replay_of))
+        files=files, bundle_path=bundle_path, replay_of=replay_of), known=known)
 
 
 def display_path(path: Path) -> str:

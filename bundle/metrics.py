@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import stat
-from typing import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 
@@ -36,15 +36,10 @@ PEAK_MAX_COUNT = 1000
 PEAK_MATCH_RADIUS = 5.0
 CORRELATION_PASS = 0.999
 PEAK_DISTANCE_PASS = 1.0
-_BLOCK_ELEMENTS = 1 << 20  # float64 work arrays stay ~8 MB each
-
-# nanoBragg defaults: a 102.4 mm square detector of 0.1 mm pixels.
-_DEFAULT_DETSIZE_MM = 102.4
-_DEFAULT_PIXEL_MM = 0.1
-_INT = re.compile(r"[+-]?[0-9]+")
+_BLOCK_ELEMENTS = 1 << 18  # float64 work arrays stay ~2 MB each
 
 
-# --------------------------------------------------------------------------- files and shapes
+# --------------------------------------------------------------------------- files
 
 
 def load_float_image(path: str | os.PathLike, slow: int, fast: int) -> np.ndarray:
@@ -76,93 +71,30 @@ def load_float_image(path: str | os.PathLike, slow: int, fast: int) -> np.ndarra
     return data.astype(np.float32, copy=False).reshape(slow, fast)
 
 
-def detector_shape(args: Sequence[str]) -> tuple[int, int] | None:
-    """(slow, fast) pixel counts from a nanoBragg-style argument list, or None when unknowable.
-
-    ``-detpixels N`` sets both, ``-detpixels_x``/``-detpixels_f`` the fast count,
-    ``-detpixels_y``/``-detpixels_s`` the slow count; the last one given wins. A count not given
-    is 1024 when neither ``-pixel`` nor ``-detsize*`` is given (every engine's default). With
-    ``-detsize``/``-detsize_x|f``/``-detsize_y|s`` it is nanoBragg's ceil(detsize/pixel - 0.5)
-    (pixel default 0.1 mm). With ``-pixel`` alone it is None: nanoBragg would derive
-    ceil(102.4/pixel - 0.5) while minibragg keeps 1024. None too for a count that is not a
-    positive integer. A flag with no value after it is ignored, as nanoBragg does.
-    """
-    args = list(args)
-    fast: int | None = None
-    slow: int | None = None
-    size_f: float | None = None
-    size_s: float | None = None
-    pixel: float | None = None
-    bad = False
-
-    def count(text: str) -> int | None:
-        nonlocal bad
-        if not _INT.fullmatch(text) or int(text) <= 0:
-            bad = True
-            return None
-        return int(text)
-
-    def length(text: str) -> float | None:
-        nonlocal bad
-        try:
-            v = float(text)
-        except ValueError:
-            v = math.nan
-        if not (math.isfinite(v) and v > 0):
-            bad = True
-            return None
-        return v
-
-    for flag, value in zip(args, args[1:]):
-        if flag == "-detpixels":
-            fast = slow = count(value)
-        elif flag in ("-detpixels_x", "-detpixels_f"):
-            fast = count(value)
-        elif flag in ("-detpixels_y", "-detpixels_s"):
-            slow = count(value)
-        elif flag == "-detsize":
-            size_f = size_s = length(value)
-        elif flag in ("-detsize_x", "-detsize_f"):
-            size_f = length(value)
-        elif flag in ("-detsize_y", "-detsize_s"):
-            size_s = length(value)
-        elif flag == "-pixel":
-            pixel = length(value)
-    if bad:
-        return None
-
-    def resolve(n: int | None, size_mm: float | None) -> int | None:
-        if n is not None:
-            return n
-        if size_mm is None and pixel is None:
-            return 1024
-        if size_mm is None:
-            return None  # -pixel alone: nanoBragg and minibragg disagree
-        # As nanoBragg: metres, then ceil(detsize/pixel - 0.5).
-        n = math.ceil((size_mm / 1000.0) / ((pixel or _DEFAULT_PIXEL_MM) / 1000.0) - 0.5)
-        return n if n > 0 else None
-
-    s, f = resolve(slow, size_s), resolve(fast, size_f)
-    if s is None or f is None:
-        return None
-    return (s, f)
-
-
 # --------------------------------------------------------------------------- metrics
 
 
-def _row_blocks(*images: np.ndarray) -> Iterator[tuple[np.ndarray, ...]]:
-    """Row blocks of the images as float64, so sums accumulate in float64 in bounded memory."""
+def _row_blocks(*images: np.ndarray, spare: int = 0) -> Iterator[tuple[np.ndarray, ...]]:
+    """Row blocks of the images as float64 (sums accumulate in float64, in bounded memory),
+    plus ``spare`` scratch blocks of the same shape. The blocks are the generator's own buffers,
+    reused from block to block (callers work in them in place): a fresh 8 MB array per block
+    costs its page faults every time."""
     slow, fast = images[0].shape
-    rows = max(1, _BLOCK_ELEMENTS // max(fast, 1))
+    rows = min(slow, max(1, _BLOCK_ELEMENTS // max(fast, 1)))
+    buffers = [np.empty((rows, fast), dtype=np.float64) for _ in range(len(images) + spare)]
     for start in range(0, slow, rows):
-        yield tuple(np.asarray(im[start : start + rows], dtype=np.float64) for im in images)
+        n = min(rows, slow - start)
+        blocks = tuple(b[:n] for b in buffers)
+        for im, block in zip(images, blocks):
+            np.copyto(block, im[start : start + n], casting="unsafe")
+        yield blocks
 
 
-def _max_where(img: np.ndarray) -> tuple[float, int, int]:
-    """The largest non-nan value and its (slow, fast), first in memory order; nan at (0, 0)."""
+def _max_where(img: np.ndarray, has_nan: bool = True) -> tuple[float, int, int]:
+    """The largest non-nan value and its (slow, fast), first in memory order; nan at (0, 0).
+    ``has_nan=False``: the caller knows there is none (a finite sum), and the check is skipped."""
     flat = img.reshape(-1)
-    if np.isnan(flat).any():
+    if has_nan and np.isnan(flat).any():
         if np.isnan(flat).all():
             return math.nan, 0, 0
         k = int(np.nanargmax(flat))
@@ -172,31 +104,43 @@ def _max_where(img: np.ndarray) -> tuple[float, int, int]:
     return float(flat[k]), s, f
 
 
-def find_peaks(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(slow, fast) coordinates of the bright peaks of ``img`` (rule in the module docstring)."""
-    finite_mask = np.isfinite(img)
-    all_finite = bool(finite_mask.all())
-    finite = img if all_finite else img[finite_mask]
-    if finite.size == 0:
-        return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp)
-    mean = float(np.mean(finite, dtype=np.float64))
-    std = float(np.std(finite, dtype=np.float64))
+# The 3x3 neighbours before a pixel in memory order (it must be strictly above them) and after
+# it (at least equal): a flat top gives one peak.
+_BEFORE = ((-1, -1), (-1, 0), (-1, 1), (0, -1))
+_AFTER = ((0, 1), (1, -1), (1, 0), (1, 1))
+
+
+def find_peaks(img: np.ndarray, mean: float | None = None, std: float | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """(slow, fast) coordinates of the bright peaks of ``img`` (rule in the module docstring).
+
+    ``mean`` and ``std`` of the finite pixels may be passed when the caller has them already."""
+    if mean is None or std is None:
+        finite_mask = np.isfinite(img)
+        finite = img if bool(finite_mask.all()) else img[finite_mask]
+        if finite.size == 0:
+            return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp)
+        mean = float(np.mean(finite, dtype=np.float64))
+        std = float(np.std(finite, dtype=np.float64))
     threshold = mean + PEAK_SIGMA * std
     slow, fast = img.shape
+    flat = img.reshape(-1)
     # Candidates: above threshold (nan and -inf never are; +inf can be).
-    flat_idx = np.flatnonzero(img.reshape(-1) > threshold)
+    flat_idx = np.flatnonzero(flat > threshold)
     if flat_idx.size == 0:
         return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp)
-    padded = np.full((slow + 2, fast + 2), -np.inf, dtype=np.result_type(img.dtype, np.float32))
-    padded[1:-1, 1:-1] = img if all_finite else np.where(np.isnan(img), -np.inf, img)
     ys, xs = np.divmod(flat_idx, fast)
-    py, px = ys + 1, xs + 1
-    v = padded[py, px]
+    v = flat[flat_idx]
     keep = np.ones(flat_idx.size, dtype=bool)
-    for dy, dx in ((-1, -1), (-1, 0), (-1, 1), (0, -1)):  # before in memory order: strictly above
-        keep &= v > padded[py + dy, px + dx]
-    for dy, dx in ((0, 1), (1, -1), (1, 0), (1, 1)):  # after: at least equal
-        keep &= v >= padded[py + dy, px + dx]
+    # Only the candidates' neighbours are read (no padded copy of the image): outside the
+    # image and nan count as -inf.
+    for offsets, strict in ((_BEFORE, True), (_AFTER, False)):
+        for dy, dx in offsets:
+            ny, nx = ys + dy, xs + dx
+            inside = (ny >= 0) & (ny < slow) & (nx >= 0) & (nx < fast)
+            nv = img[np.clip(ny, 0, slow - 1), np.clip(nx, 0, fast - 1)]
+            nv = np.where(inside & ~np.isnan(nv), nv, -np.inf)
+            keep &= (v > nv) if strict else (v >= nv)
     ys, xs, v, flat_idx = ys[keep], xs[keep], v[keep], flat_idx[keep]
     if ys.size > PEAK_MAX_COUNT:
         order = np.lexsort((flat_idx, -v))[:PEAK_MAX_COUNT]  # brightest first, then memory order
@@ -228,40 +172,88 @@ def match_peaks(
     return matched
 
 
+@dataclass(frozen=True, eq=False)
+class ImageSummary:
+    """One image's own numbers, everything image_metrics needs of it but the cross terms.
+
+    Computed once per image, and on its own so that a capture can summarize the reference image
+    while the candidate engine is still running."""
+
+    shape: tuple[int, int]
+    total: float  # float64 sum (nan/inf when a pixel is)
+    centered_sq: float  # sum((x - mean)^2), float64
+    max: float
+    max_slow: int
+    max_fast: int
+    peaks: tuple[np.ndarray, np.ndarray]
+
+    @property
+    def mean(self) -> float:
+        return self.total / (self.shape[0] * self.shape[1])
+
+
+def summarize_image(img: np.ndarray) -> ImageSummary:
+    """An image's sum, centred sum of squares (two passes, float64), maximum and bright peaks."""
+    img = np.asarray(img)
+    if img.ndim != 2 or img.size == 0:
+        raise ValueError(f"image must be 2-D and non-empty, got shape {img.shape}")
+    n = img.size
+    with np.errstate(all="ignore"):  # inf - inf, overflow: the nan/inf result is the finding
+        total = float(img.sum(dtype=np.float64))  # numpy casts in small buffers: no copy
+        mean = total / n
+        centered_sq = 0.0
+        for (b,) in _row_blocks(img):
+            b -= mean
+            flat = b.reshape(-1)
+            centered_sq += float(np.dot(flat, flat))
+    # A finite float64 sum of float32 pixels means every pixel is finite (a float32 sum cannot
+    # overflow a double), so the peaks' mean and std are the ones just computed.
+    if math.isfinite(total) and math.isfinite(centered_sq):
+        peaks = find_peaks(img, mean, math.sqrt(centered_sq / n))
+    else:
+        peaks = find_peaks(img)
+    mx, ms, mf = _max_where(img, has_nan=not math.isfinite(total))
+    return ImageSummary(shape=(int(img.shape[0]), int(img.shape[1])), total=total,
+                        centered_sq=centered_sq, max=mx, max_slow=ms, max_fast=mf, peaks=peaks)
+
+
 def image_metrics(
     ref: np.ndarray,
     cand: np.ndarray,
     ref_engine: str = "c",
     cand_engine: str = "py",
     pixel: tuple[int, int] | None = None,
+    ref_summary: ImageSummary | None = None,
+    cand_summary: ImageSummary | None = None,
 ) -> ImageMetrics:
     """Compare two images of the same (slow, fast) shape (formulas in the module docstring).
 
     ``pixel`` is the traced (slow, fast); its value is reported per engine (None when no pixel
-    was traced or it lies outside the image).
+    was traced or it lies outside the image). Summaries already computed (summarize_image) may
+    be passed; only the cross terms are then computed here, in one pass.
     """
     ref = np.asarray(ref)
     cand = np.asarray(cand)
     if ref.ndim != 2 or ref.shape != cand.shape or ref.size == 0:
         raise ValueError(f"images must be 2-D, non-empty and of one shape, got {ref.shape} and {cand.shape}")
+    sr = ref_summary if ref_summary is not None else summarize_image(ref)
+    sc = cand_summary if cand_summary is not None else summarize_image(cand)
+    if sr.shape != ref.shape or sc.shape != cand.shape:
+        raise ValueError("image summaries do not match the images' shapes")
     slow, fast = ref.shape
     n = ref.size
 
-    sum_r = sum_c = sse = 0.0
-    with np.errstate(all="ignore"):  # inf - inf, overflow: the nan/inf result is the finding
-        for r, c in _row_blocks(ref, cand):
-            sum_r += float(r.sum())
-            sum_c += float(c.sum())
-            sse += float(np.square(c - r).sum())
-        mean_r = sum_r / n
-        mean_c = sum_c / n
-        srr = scc = src = 0.0
-        for r, c in _row_blocks(ref, cand):
-            dr = r - mean_r
-            dc = c - mean_c
-            srr += float(np.dot(dr.ravel(), dr.ravel()))
-            scc += float(np.dot(dc.ravel(), dc.ravel()))
-            src += float(np.dot(dr.ravel(), dc.ravel()))
+    mean_r, mean_c = sr.mean, sc.mean
+    sse = src = 0.0
+    with np.errstate(all="ignore"):
+        for r, c, d in _row_blocks(ref, cand, spare=1):
+            np.subtract(c, r, out=d)
+            flat = d.reshape(-1)
+            sse += float(np.dot(flat, flat))
+            r -= mean_r
+            c -= mean_c
+            src += float(np.dot(r.reshape(-1), c.reshape(-1)))
+    srr, scc = sr.centered_sq, sc.centered_sq
     if srr > 0 and scc > 0 and math.isfinite(srr) and math.isfinite(scc) and math.isfinite(src):
         denom = srr * scc  # one sqrt of the product keeps pearson(a, a) exactly 1
         if math.isfinite(denom) and denom > 0:
@@ -273,20 +265,17 @@ def image_metrics(
         pearson = math.nan
     rmse = math.sqrt(sse / n)
 
-    def stats(engine: str, img: np.ndarray, total: float) -> EngineImageStats:
-        mx, ms, mf = _max_where(img)
+    def stats(engine: str, img: np.ndarray, s: ImageSummary) -> EngineImageStats:
         traced = None
         if pixel is not None and 0 <= pixel[0] < slow and 0 <= pixel[1] < fast:
             traced = float(img[pixel[0], pixel[1]])
         return EngineImageStats(
-            engine=engine, total=total, mean=total / n, max=mx, max_slow=ms, max_fast=mf,
-            traced_value=traced,
+            engine=engine, total=s.total, mean=s.total / n, max=s.max, max_slow=s.max_slow,
+            max_fast=s.max_fast, traced_value=traced,
         )
 
-    peaks_r = find_peaks(ref)
-    peaks_c = find_peaks(cand)
-    matched = match_peaks(peaks_r, peaks_c)
-    n_r, n_c = int(peaks_r[0].size), int(peaks_c[0].size)
+    matched = match_peaks(sr.peaks, sc.peaks)
+    n_r, n_c = int(sr.peaks[0].size), int(sc.peaks[0].size)
     mean_dist = float(np.mean(matched)) if matched else None
     if n_r == 0 and n_c == 0:
         distance_pass = None
@@ -298,9 +287,9 @@ def image_metrics(
         cand_engine=cand_engine,
         slow=slow,
         fast=fast,
-        ref=stats(ref_engine, ref, sum_r),
-        cand=stats(cand_engine, cand, sum_c),
-        sum_ratio=ratio(sum_c, sum_r),
+        ref=stats(ref_engine, ref, sr),
+        cand=stats(cand_engine, cand, sc),
+        sum_ratio=ratio(sc.total, sr.total),
         rmse=rmse,
         pearson=pearson,
         peaks_ref=n_r,

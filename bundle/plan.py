@@ -9,13 +9,19 @@ re-run on another machine and checked against what the profile allows.
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from bundle.errors import SpecError, TargetError
 from bundle.spec import Spec
 from bundle.target import TargetProfile, check_identical_arguments
+
+# nanoBragg's default pixel: 0.1 mm.
+_DEFAULT_PIXEL_MM = 0.1
+_INT = re.compile(r"[+-]?[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,78 @@ def image_argument(args: tuple[str, ...], flag: str) -> str | None:
                 raise SpecError(f"args: {flag} is missing its value")
             value = args[i + 1]
     return value
+
+
+def detector_shape(args: Sequence[str]) -> tuple[int, int] | None:
+    """(slow, fast) pixel counts from a nanoBragg-style argument list, or None when unknowable.
+
+    ``-detpixels N`` sets both, ``-detpixels_x``/``-detpixels_f`` the fast count,
+    ``-detpixels_y``/``-detpixels_s`` the slow count; the last one given wins. A count not given
+    is 1024 when neither ``-pixel`` nor ``-detsize*`` is given (every engine's default). With
+    ``-detsize``/``-detsize_x|f``/``-detsize_y|s`` it is nanoBragg's ceil(detsize/pixel - 0.5)
+    (pixel default 0.1 mm). With ``-pixel`` alone it is None: nanoBragg would derive
+    ceil(102.4/pixel - 0.5) while minibragg keeps 1024. None too for a count that is not a
+    positive integer. A flag with no value after it is ignored, as nanoBragg does.
+    """
+    args = list(args)
+    fast: int | None = None
+    slow: int | None = None
+    size_f: float | None = None
+    size_s: float | None = None
+    pixel: float | None = None
+    bad = False
+
+    def count(text: str) -> int | None:
+        nonlocal bad
+        if not _INT.fullmatch(text) or int(text) <= 0:
+            bad = True
+            return None
+        return int(text)
+
+    def length(text: str) -> float | None:
+        nonlocal bad
+        try:
+            v = float(text)
+        except ValueError:
+            v = math.nan
+        if not (math.isfinite(v) and v > 0):
+            bad = True
+            return None
+        return v
+
+    for flag, value in zip(args, args[1:]):
+        if flag == "-detpixels":
+            fast = slow = count(value)
+        elif flag in ("-detpixels_x", "-detpixels_f"):
+            fast = count(value)
+        elif flag in ("-detpixels_y", "-detpixels_s"):
+            slow = count(value)
+        elif flag == "-detsize":
+            size_f = size_s = length(value)
+        elif flag in ("-detsize_x", "-detsize_f"):
+            size_f = length(value)
+        elif flag in ("-detsize_y", "-detsize_s"):
+            size_s = length(value)
+        elif flag == "-pixel":
+            pixel = length(value)
+    if bad:
+        return None
+
+    def resolve(n: int | None, size_mm: float | None) -> int | None:
+        if n is not None:
+            return n
+        if size_mm is None and pixel is None:
+            return 1024
+        if size_mm is None:
+            return None  # -pixel alone: nanoBragg and minibragg disagree
+        # As nanoBragg: metres, then ceil(detsize/pixel - 0.5).
+        n = math.ceil((size_mm / 1000.0) / ((pixel or _DEFAULT_PIXEL_MM) / 1000.0) - 0.5)
+        return n if n > 0 else None
+
+    s, f = resolve(slow, size_s), resolve(fast, size_f)
+    if s is None or f is None:
+        return None
+    return (s, f)
 
 
 def build_plan(

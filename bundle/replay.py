@@ -27,8 +27,8 @@ from bundle.capture import CaptureOptions, capture, trace_digest
 from bundle.compare import compare_traces, summary_json
 from bundle.errors import BundleError, UserError
 from bundle.hashing import sha256_file
-from bundle.metrics import detector_shape, load_float_image
-from bundle.plan import Plan, fill
+from bundle.metrics import load_float_image
+from bundle.plan import Plan, detector_shape, fill
 from bundle.runner import EventSink
 from bundle.schema import load_manifest
 from bundle.spec import parse_spec

@@ -15,8 +15,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable, Mapping
 
-import pyarrow.parquet as pq
-
 from bundle.errors import BundleError
 from bundle.hashing import digest
 from bundle.records import CaptureResult, FileDigest
@@ -46,37 +44,50 @@ def open_staging(bundles_root: Path, bundle_id: str) -> Path:
     return staging
 
 
-def list_files(directory: Path) -> list[FileDigest]:
-    """Every file under the bundle except manifest.json, sorted, hashed."""
+def list_files(directory: Path, known: Mapping[str, FileDigest] | None = None) -> list[FileDigest]:
+    """Every file under the bundle except manifest.json, sorted, hashed. ``known`` digests (by
+    bundle-relative path) are taken as they are while the file's size still matches."""
+    known = known or {}
     out = []
     for root, _dirs, files in os.walk(directory):
         for name in files:
             p = Path(root) / name
             rel = p.relative_to(directory).as_posix()
-            if rel != "manifest.json":
-                out.append(digest(p, rel, "bundle"))
+            if rel == "manifest.json":
+                continue
+            k = known.get(rel)
+            out.append(k if k is not None and k.size == p.stat().st_size else digest(p, rel, "bundle"))
     return sorted(out, key=lambda d: d.path)
 
 
 def write_tables(staging: Path, tables: Mapping) -> None:
+    import pyarrow.parquet as pq  # here, not at the top: a capture imports it in the background
+
     for name, table in tables.items():
         pq.write_table(table, staging / name)
+
+
+def fsync_file(path: Path) -> None:
+    """Flush one file to disk (a capture flushes the big images early, in the background, so the
+    final flush of the whole tree before the rename is quick)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _fsync_tree(directory: Path) -> None:
     for root, _dirs, files in os.walk(directory):
         for name in files:
-            fd = os.open(Path(root) / name, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fsync_file(Path(root) / name)
 
 
 def finish(staging: Path, bundles_root: Path, result: CaptureResult,
-           manifest_for: Callable[[list[FileDigest]], dict]) -> Path:
+           manifest_for: Callable[[list[FileDigest]], dict],
+           known: Mapping[str, FileDigest] | None = None) -> Path:
     """Write manifest.json last (it lists every other file), then rename into place."""
-    files = list_files(staging)
+    files = list_files(staging, known)
     manifest = manifest_for(files)
     tmp = staging / "manifest.json.tmp"
     tmp.write_text(json.dumps(manifest, indent=2, sort_keys=False, allow_nan=False) + "\n")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 
 import typer
-from rich.console import Console
 
 from bundle.errors import NbError
 from cli import capture as capture_cmd
@@ -44,8 +43,12 @@ def main() -> None:
     try:
         app(prog_name="nb-evidence")
     except NbError as exc:
+        from rich.console import Console
+
         Console(stderr=True, highlight=False, soft_wrap=True).print(f"error: {exc}", markup=False)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
+        from rich.console import Console
+
         Console(stderr=True).print("interrupted")
         sys.exit(130)

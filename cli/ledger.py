@@ -15,16 +15,14 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.text import Text
 
-from bundle import archive as archive_lib
-from bundle import export as export_lib
-from bundle import ledger as ledger_lib
+# Libraries are imported inside the commands: every command module is imported to build the CLI,
+# and `nb-evidence capture` should not pay for the others' imports before its engines start.
 
 
-def _console() -> Console:
+def _console():
+    from rich.console import Console
+
     return Console(highlight=False, soft_wrap=True)
 
 
@@ -40,6 +38,11 @@ def attach(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the entry; write nothing."),
 ) -> None:
     """Log BUNDLE as the newest attempt of ITEM in the ledger."""
+    from rich.markup import escape
+    from rich.text import Text
+
+    from bundle import ledger as ledger_lib
+
     result = ledger_lib.attach(bundle, fix_plan, item, owner or default_owner(), dry_run=dry_run, today=date.today())
     console = _console()
     where = escape(str(result.ledger))
@@ -67,6 +70,10 @@ def archive(
     repo: Optional[Path] = typer.Option(None, "--repo", help="Repository root (default: the git root around the current directory)."),
 ) -> None:
     """Copy BUNDLE's manifest.json to manifests/archive/<bundle-id>.json in the repository."""
+    from rich.markup import escape
+
+    from bundle import archive as archive_lib
+
     root = repo or archive_lib.find_repo_root(Path.cwd()) or Path.cwd()
     result = archive_lib.archive(bundle, root)
     console = _console()
@@ -81,6 +88,10 @@ def export(
     to: Path = typer.Option(..., "--to", help="Target directory, e.g. reports/2026-11-cli-flags/phase_j (created)."),
 ) -> None:
     """Write BUNDLE's traces, chain table and a README into a reports/ directory (never overwrites)."""
+    from rich.markup import escape
+
+    from bundle import export as export_lib
+
     written = export_lib.export(bundle, to)
     console = _console()
     console.print(f"[green]exported[/] {len(written)} files to {escape(str(to))}:")

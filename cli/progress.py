@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from rich.console import Console
+import sys
+from typing import TYPE_CHECKING
 
-from bundle.runner import Event
+if TYPE_CHECKING:
+    from bundle.runner import Event
 
 
 class Progress:
     """An on_event sink. Quiet when stderr is not a terminal or --quiet was given."""
 
     def __init__(self, quiet: bool = False) -> None:
-        self.console = Console(stderr=True)
-        self.enabled = not quiet and self.console.is_terminal
+        self.console = None
+        if not quiet and sys.stderr.isatty():  # rich is imported only when there is a terminal
+            from rich.console import Console
+
+            self.console = Console(stderr=True)
+        self.enabled = self.console is not None and self.console.is_terminal
         self._status = None
 
     def __call__(self, event: Event) -> None:

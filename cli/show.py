@@ -6,7 +6,6 @@ from pathlib import Path
 
 import typer
 
-from bundle.schema import load_manifest
 from cli.output import print_json, stdout_console
 
 
@@ -15,6 +14,8 @@ def show(
     json_out: bool = typer.Option(False, "--json", help="Print the bundle's result object."),
 ) -> None:
     """Print a bundle's verdict, first divergence, chain, metrics and failed commands."""
+    from bundle.schema import load_manifest
+
     manifest = load_manifest(bundle)
     if json_out:
         print_json(manifest["result"])

@@ -10,10 +10,6 @@ import json
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-
-from bundle.verify import verify_bundle
 
 
 def verify(
@@ -21,6 +17,11 @@ def verify(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
 ) -> None:
     """Check every file of BUNDLE against the sizes and sha256 sums in its manifest."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    from bundle.verify import verify_bundle
+
     result = verify_bundle(bundle)
     code = 0 if result.intact else 1
     if json_out:
