@@ -54,6 +54,11 @@ def pool_max(image: np.ndarray, block: int) -> np.ndarray:
     return out
 
 
+def _nanmax(a: np.ndarray) -> float:
+    """The largest non-NaN value; NaN, without numpy's all-NaN warning, when there is none."""
+    return float(np.fmax.reduce(a, axis=None)) if np.size(a) else math.nan
+
+
 def bright_mask(ref: np.ndarray, cand: np.ndarray, fraction: float = BRIGHT_FRACTION,
                 maxima: tuple[float, float] | None = None) -> np.ndarray:
     """Pixels where either image is >= ``fraction`` of its own (finite) maximum. ``maxima``: the
@@ -62,9 +67,9 @@ def bright_mask(ref: np.ndarray, cand: np.ndarray, fraction: float = BRIGHT_FRAC
     for k, img in enumerate((ref, cand)):
         if not np.size(img):
             continue
-        top = maxima[k] if maxima is not None else float(np.nanmax(img))
+        top = maxima[k] if maxima is not None else _nanmax(img)
         if not math.isfinite(top):  # an inf pixel: scale to the largest finite one
-            top = float(np.nanmax(np.where(np.isfinite(img), img, np.nan)))
+            top = _nanmax(np.where(np.isfinite(img), img, np.nan))
         if top > 0:
             bright |= img >= top * fraction
     return bright
@@ -75,7 +80,8 @@ def _log_ratio_at(r: np.ndarray, c: np.ndarray) -> np.ndarray:
     c = c.astype(np.float64)
     out = np.full(r.shape, np.nan)
     both = (r > 0) & (c > 0)
-    out[both] = np.log10(c[both] / r[both])
+    with np.errstate(divide="ignore", invalid="ignore"):  # an inf pixel: ±inf or nan is the finding
+        out[both] = np.log10(c[both] / r[both])
     out[(r <= 0) & (c > 0)] = np.inf
     out[(c <= 0) & (r > 0)] = -np.inf
     return out
@@ -271,7 +277,7 @@ def plot_images(ref_name: str, ref: np.ndarray, cand_name: str, cand: np.ndarray
         image.paste(Image.fromarray(rgb, "RGB"), (p.x0, p.y0))
         _frame(draw, p, y_ticks=i == 0)
         total = totals[i] if totals is not None else float(np.nansum(full, dtype=np.float64))
-        peak = float(np.nanmax((pr, pc)[i]))  # max-pooling keeps the maximum exactly
+        peak = _nanmax((pr, pc)[i])  # max-pooling keeps the maximum exactly
         draw.text((p.x0 + pw / 2, top - 24), f"{name} ({role}) — sum {total:.4g}, max "
                   f"{peak:.4g}", font=font(12), fill=TEXT, anchor="ma")
         _mark_pixel(draw, p, pixel, (0, 255, 255))

@@ -199,9 +199,12 @@ def test_sigkill_leaves_no_half_bundle(repo, tmp_path):
     profile = tmp_path / "slow.toml"
     profile.write_text(SLOW_PROFILE.format(sleep=30))
     bundles = tmp_path / "b"
+    scratch = tmp_path / "tmp"  # a killed capture cannot remove its scratch: keep it in tmp_path
+    scratch.mkdir()
     proc = subprocess.Popen([sys.executable, "-m", "cli", "capture", "spec.toml", "--target",
                              str(profile), "--repo", ".", "--bundles", str(bundles), "--quiet"],
-                            cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=dict(os.environ, TMPDIR=str(scratch)))
     deadline = time.time() + 60
     while time.time() < deadline and not list((bundles / ".staging").glob("*/logs/run-py.stdout")):
         time.sleep(0.1)
@@ -210,6 +213,7 @@ def test_sigkill_leaves_no_half_bundle(repo, tmp_path):
     proc.wait()
     assert list((bundles / ".staging").glob("*")), "capture should have been mid-way"
     assert bundles_in(bundles) == []
+    assert list(scratch.glob("nb-evidence-*")), "the scratch directory should have been in TMPDIR"
 
 
 def test_timeout_is_recorded_and_exits_2(repo, tmp_path):

@@ -153,3 +153,18 @@ def test_raw_1d_images_are_viewed_with_the_metrics_shape(tmp_path):
     written = plots.render_plots(result, {"c": ref.ravel(), "py": cand.ravel()},
                                  tmp_path / "plots")
     assert set(written) == {"images", "log_ratio", "key_ratios"}
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+@pytest.mark.parametrize("ref, cand", [
+    (np.zeros((30, 20), np.float32), np.zeros((30, 20), np.float32)),
+    (np.full((30, 20), np.nan, np.float32), np.full((30, 20), np.nan, np.float32)),
+    (np.full((30, 20), np.inf, np.float32), np.ones((30, 20), np.float32)),
+    (-np.ones((30, 20), np.float32), np.ones((30, 20), np.float32)),
+], ids=["zeros", "all-nan", "inf", "negative"])
+def test_degenerate_images_still_plot_without_warnings(tmp_path, ref, cand):
+    """A broken engine's image is evidence too: the plots are drawn, quietly."""
+    imageplots.plot_images("c", ref, "py", cand, (3, 4), tmp_path / "i.png")
+    imageplots.plot_log_ratio("c", ref, "py", cand, (3, 4), tmp_path / "l.png")
+    for name in ("i.png", "l.png"):
+        assert Image.open(tmp_path / name).size[0] > 300
