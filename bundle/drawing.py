@@ -40,6 +40,13 @@ def lut(name: str) -> np.ndarray:
     return colormaps[name](np.linspace(0.0, 1.0, 256), bytes=True)[:, :3].copy()
 
 
+@lru_cache(maxsize=None)
+def palette(name: str, bad: RGB) -> bytes:
+    """A Pillow palette: 255 evenly spaced entries of a colour map, then ``bad`` as entry 255."""
+    table = lut(name)[np.round(np.linspace(0, 255, 255)).astype(np.intp)]
+    return np.vstack([table, np.array([bad], np.uint8)]).tobytes()
+
+
 def canvas(width: int, height: int) -> tuple[Image.Image, ImageDraw.ImageDraw]:
     image = Image.new("RGB", (int(width), int(height)), WHITE)
     return image, ImageDraw.Draw(image)

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from bundle.drawing import BLACK, GREY, PNG, TEXT, canvas, font, lut, nice_ticks, vertical_text
+from bundle.drawing import (BLACK, GREY, PNG, TEXT, WHITE, canvas, font, nice_ticks, palette,
+                            vertical_text)
 
 PANEL_MAX = 600  # screen pixels per panel side, at most (pooling block chosen from it)
 PANEL_MIN = 360  # small images are enlarged (nearest neighbour) to about this
@@ -145,10 +146,8 @@ def _colorize(t: np.ndarray, ok: np.ndarray, cmap: str, bad: tuple[int, int, int
     idx = np.clip(np.where(ok, t, 0.0), 0.0, 1.0)
     idx = (idx * 254.0 + 0.5).astype(np.uint8)
     idx[~ok] = 255
-    table = lut(cmap)[np.round(np.linspace(0, 255, 255)).astype(np.intp)]
-    palette = np.vstack([table, np.array([bad], np.uint8)])
     image = Image.fromarray(idx, "P")
-    image.putpalette(palette.tobytes())
+    image.putpalette(palette(cmap, bad))
     return np.asarray(image.convert("RGB"))
 
 
@@ -225,7 +224,7 @@ def _mark_pixel(draw: ImageDraw.ImageDraw, p: _Panel, pixel: tuple[int, int] | N
     w = small.getlength(label)
     lx = x + 12 if x + 12 + w + 4 < p.x0 + p.width else x - 12 - w
     ly = y - 24 if y - 24 > p.y0 else y + 10
-    box = BLACK if color != BLACK else (255, 255, 255)
+    box = BLACK if color != BLACK else WHITE
     draw.rectangle((lx - 2, ly - 1, lx + w + 2, ly + 14), fill=box)
     draw.text((lx, ly), label, font=small, fill=color)
 
