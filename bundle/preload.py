@@ -54,6 +54,6 @@ def _first_use() -> None:
     for size in (10, 11, 12, 13, 14):
         drawing.font(size)
     drawing.font(12, bold=True)
-    drawing.lut("inferno")
-    drawing.lut("RdBu_r")
+    drawing.palette("inferno", drawing.BLACK)
+    drawing.palette("RdBu_r", drawing.GREY)
     Image.new("RGB", (8, 8)).save(io.BytesIO(), **drawing.PNG)
