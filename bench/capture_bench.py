@@ -35,10 +35,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bundle.capture import CaptureOptions, capture, plan_capture  # noqa: E402
-from bundle.environment import command_env  # noqa: E402
-from bundle.spec import load_spec  # noqa: E402
-from bundle.target import load_target  # noqa: E402
+from bundle.capture.options import CaptureOptions  # noqa: E402
+from bundle.pipeline import capture, plan_capture  # noqa: E402
+from bundle.capture.environment import command_env  # noqa: E402
+from bundle.capture.spec import load_spec  # noqa: E402
+from bundle.capture.target import load_target  # noqa: E402
 
 ROUNDS = 4
 

@@ -24,8 +24,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import numpy as np  # noqa: E402
 
-import bundle.verify as verify_mod  # noqa: E402
-from bundle.verify import file_sha256, verify_bundle  # noqa: E402
+import bundle.store.verify as verify_mod  # noqa: E402
+from bundle.store.verify import file_sha256, verify_bundle  # noqa: E402
 from bundle_factory import make_bundle, refresh_files  # noqa: E402
 
 SLOW, FAST = 2527, 2463

@@ -23,17 +23,18 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from bundle.capture import CaptureOptions, capture, trace_digest
-from bundle.compare import compare_traces, summary_json
-from bundle.errors import BundleError, UserError
-from bundle.hashing import sha256_file
-from bundle.metrics import load_float_image
-from bundle.plan import Plan, detector_shape, fill
-from bundle.runner import EventSink
-from bundle.schema import load_manifest
-from bundle.spec import parse_spec
-from bundle.target import BUILTIN, load_target, parse_profile
-from bundle.trace import parse_file
+from bundle.capture.options import CaptureOptions
+from bundle.pipeline import capture, trace_digest
+from bundle.analysis.compare import compare_traces, summary_json
+from bundle.model.errors import BundleError, UserError
+from bundle.model.hashing import sha256_file
+from bundle.analysis.metrics import load_float_image
+from bundle.capture.plan import Plan, detector_shape, fill
+from bundle.capture.runner import EventSink
+from bundle.store.schema import load_manifest
+from bundle.capture.spec import parse_spec
+from bundle.capture.target import BUILTIN, load_target, parse_profile
+from bundle.analysis.trace import parse_file
 
 
 class ReplayRefused(UserError):
@@ -189,7 +190,7 @@ def replay_bundle(source: Path, repo: Path | None = None, bundles: Path = Path("
     if in_container is None:
         in_container = bool(recorded_container) and "NB_CONTAINER_IMAGE_ID" not in os.environ
     if in_container:
-        from bundle.incontainer import replay_in_container
+        from bundle.container.incontainer import replay_in_container
 
         summary = replay_in_container(source, manifest, repo, bundles, trust=trust,
                                       timeout=timeout, on_event=on_event)

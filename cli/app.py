@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from bundle.errors import NbError
+from bundle.model.errors import NbError
 from cli import capture as capture_cmd
 from cli import compare as compare_cmd
 from cli import show as show_cmd

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from bundle.errors import UserError
+from bundle.model.errors import UserError
 from cli.output import RESULT_EXIT, print_json, stdout_console
 from cli.progress import Progress
 
@@ -49,11 +49,12 @@ def capture(
     """
     # The library is imported here, not at module level, so `--help` and the light commands
     # start without loading matplotlib and rocrate.
-    from bundle.capture import CaptureOptions, capture as run_capture, plan_capture
-    from bundle.manifest import result_json
-    from bundle.plan import describe
-    from bundle.spec import load_spec, with_engine_option
-    from bundle.target import load_target
+    from bundle.capture.options import CaptureOptions
+    from bundle.pipeline import capture as run_capture, plan_capture
+    from bundle.present.manifest import result_json
+    from bundle.capture.plan import describe
+    from bundle.capture.spec import load_spec, with_engine_option
+    from bundle.capture.target import load_target
 
     if in_container and native:
         raise UserError("--in-container and --native exclude each other")
@@ -78,7 +79,7 @@ def capture(
         keep_scratch=keep_scratch,
     )
     if in_container:
-        from bundle.incontainer import capture_in_container
+        from bundle.container.incontainer import capture_in_container
 
         progress = Progress(quiet=quiet or json_out)
         try:

@@ -24,7 +24,8 @@ def compare(
 
     Exit status: 0 parity, 1 divergence, 2 error.
     """
-    from bundle.offline import compare_logs, write_comparison
+    from bundle.analysis.offline import compare_logs
+    from bundle.store.offline import write_comparison
 
     outcome = compare_logs(c_log, py_log, rtol=rtol, atol=atol, ref_prefix=c_prefix,
                            cand_prefix=py_prefix)

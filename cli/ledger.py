@@ -41,7 +41,7 @@ def attach(
     from rich.markup import escape
     from rich.text import Text
 
-    from bundle import ledger as ledger_lib
+    from bundle.ledger import fixplan as ledger_lib
 
     result = ledger_lib.attach(bundle, fix_plan, item, owner or default_owner(), dry_run=dry_run, today=date.today())
     console = _console()
@@ -72,7 +72,7 @@ def archive(
     """Copy BUNDLE's manifest.json to manifests/archive/<bundle-id>.json in the repository."""
     from rich.markup import escape
 
-    from bundle import archive as archive_lib
+    from bundle.store import archive as archive_lib
 
     root = repo or archive_lib.find_repo_root(Path.cwd()) or Path.cwd()
     result = archive_lib.archive(bundle, root)
@@ -90,7 +90,7 @@ def export(
     """Write BUNDLE's traces, chain table and a README into a reports/ directory (never overwrites)."""
     from rich.markup import escape
 
-    from bundle import export as export_lib
+    from bundle.ledger import export as export_lib
 
     written = export_lib.export(bundle, to)
     console = _console()

@@ -6,7 +6,7 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bundle.runner import Event
+    from bundle.capture.runner import Event
 
 
 class Progress:

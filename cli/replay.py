@@ -26,7 +26,7 @@ def replay(
 
     Exit status: 0 reproduced, 1 not reproduced, 2 error.
     """
-    from bundle.errors import UserError
+    from bundle.model.errors import UserError
     from bundle.replay import replay_bundle
 
     if in_container and native:

@@ -14,7 +14,7 @@ def show(
     json_out: bool = typer.Option(False, "--json", help="Print the bundle's result object."),
 ) -> None:
     """Print a bundle's verdict, first divergence, chain, metrics and failed commands."""
-    from bundle.schema import load_manifest
+    from bundle.store.schema import load_manifest
 
     manifest = load_manifest(bundle)
     if json_out:

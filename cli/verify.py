@@ -20,7 +20,7 @@ def verify(
     from rich.console import Console
     from rich.markup import escape
 
-    from bundle.verify import verify_bundle
+    from bundle.store.verify import verify_bundle
 
     result = verify_bundle(bundle)
     code = 0 if result.intact else 1

@@ -27,11 +27,11 @@ _BASE_PREREQ := $(if $(filter $(LOCAL_BASE_IMAGE),$(BASE_IMAGE)),base-image)
 # `--label k=v ...` (shell-quoted) and the content tag, as bundle/container.py computes them, so an
 # image from `make image` is the very image ensure_image() looks for. $(1): context, $(2): Dockerfile,
 # $(3): lock.
-_LABELS = $(PY) -c 'import shlex, sys; from bundle.container import image_labels; \
+_LABELS = $(PY) -c 'import shlex, sys; from bundle.container.docker_seam import image_labels; \
 print(" ".join("--label " + shlex.quote(k + "=" + v) for k, v in \
 image_labels(sys.argv[1], {"BASE_IMAGE": sys.argv[2]}, sys.argv[3], sys.argv[4]).items()))' \
 '$(1)' '$(BASE_IMAGE)' '$(2)' '$(3)'
-_TAG = $(PY) -c 'import sys; from bundle.container import image_content; \
+_TAG = $(PY) -c 'import sys; from bundle.container.docker_seam import image_content; \
 print(image_content(sys.argv[1], sys.argv[2], sys.argv[3]).tag)' '$(1)' '$(2)' '$(3)'
 
 .PHONY: base-image wheels wheels-lock image wheels-cuda wheels-cuda-lock image-cuda

@@ -22,7 +22,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from bundle.chain import CHAIN_KEYS
+from bundle.analysis.chain import CHAIN_KEYS
 
 DEFAULT_ID = "20261127T210501Z-cli-flags-003-phase-j-3f9a0c1e"
 INT_KEYS = {"hkl_rounded", "steps"}

@@ -12,8 +12,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from bundle.chain import CHAIN_KEYS
-from bundle.records import (CaptureResult, ChainFactor, ChainReport, CommandRecord, Comparison,
+from bundle.analysis.chain import CHAIN_KEYS
+from bundle.model.records import (CaptureResult, ChainFactor, ChainReport, CommandRecord, Comparison,
                             ComparisonRow, Consistency, EngineImageStats, EngineRun, FileDigest,
                             ImageMetrics, Trace, TraceEntry)
 

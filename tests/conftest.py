@@ -44,8 +44,8 @@ def minibragg_c(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def docker_engine():
     """A Docker engine that answers; the test is skipped, saying so, only when none does."""
-    from bundle import container
-    from bundle.errors import ContainerError
+    from bundle.container import docker_seam as container
+    from bundle.model.errors import ContainerError
 
     try:
         return container.connect()

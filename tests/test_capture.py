@@ -164,8 +164,8 @@ def test_crash_midway_gives_partial_bundle(tmp_path):
 
 
 def test_never_overwrites_and_ids_differ(repo, tmp_path):
-    from bundle.errors import BundleError
-    from bundle.writer import open_staging
+    from bundle.model.errors import BundleError
+    from bundle.store.writer import open_staging
 
     bundles = tmp_path / "b"
     for _ in range(2):

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bundle.chain import CHAIN_KEYS, SCALING_KEYS, chain_report, self_consistency
-from bundle.compare import compare_traces
-from bundle.records import Tolerance
-from bundle.trace import parse_lines
+from bundle.analysis.chain import CHAIN_KEYS, SCALING_KEYS, chain_report, self_consistency
+from bundle.analysis.compare import compare_traces
+from bundle.model.records import Tolerance
+from bundle.analysis.trace import parse_lines
 
 # The supervisor command's chain (nanobragg-facts.md §2, §4): 10 steps, fluence 1e24.
 BASE = {

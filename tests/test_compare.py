@@ -9,9 +9,9 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from bundle.compare import compare_traces, json_float, ratio, rel_diff, summary_json, values_match
-from bundle.records import Tolerance
-from bundle.trace import parse_lines
+from bundle.analysis.compare import compare_traces, json_float, ratio, rel_diff, summary_json, values_match
+from bundle.model.records import Tolerance
+from bundle.analysis.trace import parse_lines
 
 ANY_FLOAT = st.floats(allow_nan=True, allow_infinity=True)
 KEY_NAMES = [f"key_{i}" for i in range(8)] + ["F_cell", "omega_pixel", "hkl_rounded"]

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from bundle import container
-from bundle.container import ContainerBuildError, ContainerEvent, ImageInfo, Mount
-from bundle.environment import CONTAINER_VARS
-from bundle.errors import ContainerError
+from bundle.container import docker_seam as container
+from bundle.container.docker_seam import ContainerBuildError, ContainerEvent, ImageInfo, Mount
+from bundle.capture.environment import CONTAINER_VARS
+from bundle.model.errors import ContainerError
 
 REPO = Path(__file__).resolve().parent.parent
 BASE_IMAGE = os.environ.get("NB_BASE_IMAGE", "local/debian:bookworm")
@@ -84,7 +84,7 @@ def test_content_tag_covers_dockerfile_lock_and_source_only(tmp_path):
     assert container.image_tag(ctx) == content.tag
 
     # Part of it: the Dockerfile, the lock, the source.
-    for rel in ("Dockerfile", "wheels/requirements.lock", "bundle/errors.py", "pyproject.toml"):
+    for rel in ("Dockerfile", "wheels/requirements.lock", "bundle/model/errors.py", "pyproject.toml"):
         path = ctx / rel
         original = path.read_bytes()
         path.write_bytes(original + b"\n# changed\n")

@@ -1,7 +1,7 @@
 """ro-crate-metadata.json: Process Run Crate 0.5 shape, validated offline with roc-validator.
 
 The validator fetches the RO-Crate JSON-LD context from w3id.org; this machine has no internet.
-``bundle.crate.validate_crate`` seeds roc-validator's own HTTP cache (requests-cache, SQLite) with
+``bundle.present.crate.validate_crate`` seeds roc-validator's own HTTP cache (requests-cache, SQLite) with
 the context file that ships inside the ``rocrate`` package and runs the validator with
 ``offline=True``, so every remote lookup is answered from that cache or fails as a cache miss.
 The negative tests below show that the check really runs: a crate missing a REQUIRED property
@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 from capture_fixtures import CONTAINER, bundle_files_for, divergent_result, partial_result
 
-from bundle.crate import (COMPLETED, FAILED, PROCESS_RUN_CRATE, crate_metadata, iso_time,
+from bundle.present.crate import (COMPLETED, FAILED, PROCESS_RUN_CRATE, crate_metadata, iso_time,
                           validate_crate, write_crate)
-from bundle.records import CaptureResult, FileDigest
-from bundle.report import report_markdown
+from bundle.model.records import CaptureResult, FileDigest
+from bundle.present.report import report_markdown
 
 
 def make_bundle(root: Path, result: CaptureResult) -> tuple[CaptureResult, list[FileDigest]]:

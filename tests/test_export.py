@@ -9,9 +9,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from bundle.archive import archive
-from bundle.errors import BundleError, UserError
-from bundle.export import export, trace_file_name
+from bundle.store.archive import archive
+from bundle.model.errors import BundleError, UserError
+from bundle.ledger.export import export, trace_file_name
 from bundle_factory import DEFAULT_ID, make_bundle
 from cli.ledger import archive as archive_cmd
 from cli.ledger import export as export_cmd

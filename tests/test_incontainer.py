@@ -15,8 +15,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from bundle import container
-from bundle.errors import ContainerError
+from bundle.container import docker_seam as container
+from bundle.model.errors import ContainerError
 
 REPO = Path(__file__).resolve().parent.parent
 SPEC = REPO / "manifests" / "minibragg-roi.toml"
@@ -91,8 +91,8 @@ def test_repo_is_untouched_by_an_in_container_capture(both):
 
 
 def test_failed_build_leaves_a_partial_bundle(engine, image, tmp_path):
-    from bundle.capture import CaptureOptions
-    from bundle.incontainer import capture_in_container
+    from bundle.capture.options import CaptureOptions
+    from bundle.container.incontainer import capture_in_container
 
     project = tmp_path / "project"
     (project / "wheels").mkdir(parents=True)

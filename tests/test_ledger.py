@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from bundle.errors import BundleError, UserError
-from bundle.ledger import attach, attempt_entry, insert_attempt, parse_ledger, split_lines
-from bundle.schema import load_manifest
+from bundle.model.errors import BundleError, UserError
+from bundle.ledger.fixplan import attach, attempt_entry, insert_attempt, parse_ledger, split_lines
+from bundle.store.schema import load_manifest
 from bundle_factory import DEFAULT_ID, make_bundle
 from cli.ledger import attach as attach_cmd
 

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bundle.errors import ImageError
-from bundle.metrics import find_peaks, image_metrics, load_float_image, summarize_image
-from bundle.plan import detector_shape
+from bundle.model.errors import ImageError
+from bundle.analysis.metrics import find_peaks, image_metrics, load_float_image, summarize_image
+from bundle.capture.plan import detector_shape
 
 SUPERVISOR_ARGS = (
     "-mat A.mat -floatfile img.bin -hkl scaled.hkl -nonoise -nointerpolate -oversample 1 -exposure 1 "

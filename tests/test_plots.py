@@ -12,7 +12,10 @@ from PIL import Image
 from capture_fixtures import (REF_TRACE, compare, divergent_result, partial_result,
                               synthetic_images)
 
-from bundle import drawing, imageplots, plots
+from bundle.analysis import pooling
+from bundle.present import drawing
+from bundle.present import imageplots
+from bundle.present import plots
 
 KEYS = [k for k, _ in REF_TRACE]
 
@@ -62,10 +65,10 @@ def test_pool_max_keeps_single_pixel_peaks_and_never_modifies_data():
     img[2526, 2462] = 7.0  # in the last, partial block
     img[5, 7] = np.nan  # NaN is ignored: its block shows its other pixels' max
     before = img.copy()
-    f = imageplots.display_block(img.shape)
-    pooled = imageplots.pool_max(img, f)
+    f = pooling.display_block(img.shape)
+    pooled = pooling.pool_max(img, f)
     assert f == 5 and pooled.shape == (506, 493)
-    assert max(pooled.shape) <= imageplots.PANEL_MAX
+    assert max(pooled.shape) <= pooling.PANEL_MAX
     assert pooled[1039 // 5, 685 // 5] == 5.0 and pooled[-1, -1] == 7.0
     assert np.count_nonzero(pooled) == 2 and pooled[1, 1] == 0.0
     assert np.array_equal(img, before, equal_nan=True)
@@ -74,12 +77,12 @@ def test_pool_max_keeps_single_pixel_peaks_and_never_modifies_data():
     small = rng.random((23, 17)).astype(np.float32)
     padded = np.full((25, 20), -np.inf, np.float32)
     padded[:23, :17] = small
-    assert np.array_equal(imageplots.pool_max(small, 5), padded.reshape(5, 5, 4, 5).max(axis=(1, 3)))
+    assert np.array_equal(pooling.pool_max(small, 5), padded.reshape(5, 5, 4, 5).max(axis=(1, 3)))
 
 
 def test_pooled_log_ratio_shows_the_scaled_region(detector_images):
     ref, cand = detector_images
-    f = imageplots.display_block(ref.shape)
+    f = pooling.display_block(ref.shape)
     pooled, vals = imageplots.pooled_log_ratio(ref, cand, f)
     inside = pooled[300 // f + 2:900 // f - 2, 1500 // f + 2:2200 // f - 2]
     outside = pooled[1200 // f:, :1400 // f]
@@ -121,7 +124,7 @@ def test_a_single_bright_pixel_survives_display(tmp_path):
     top = imageplots.colorize_log(np.array([100.0]), 1e-3, 100.0)[0]
     hits = np.argwhere((np.abs(png - top).sum(axis=2) == 0))
     assert len(hits) >= 2  # one per panel (the colour bar's top row matches too)
-    f = imageplots.display_block(img.shape)
+    f = pooling.display_block(img.shape)
     # the first panel's hit sits where (1500, 2000) falls, within the pooled block
     panel_hits = hits[hits[:, 1] < 72 + 2463 // f]
     y, x = panel_hits[0]

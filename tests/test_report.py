@@ -8,7 +8,7 @@ import pytest
 from capture_fixtures import (FINAL, FLUENCE, PY_STDERR, divergent_result, parity_result,
                               partial_result)
 
-from bundle.report import cell, report_markdown
+from bundle.present.report import cell, report_markdown
 
 PLOTS = {"images": "plots/images.png", "log_ratio": "plots/log_ratio.png",
          "key_ratios": "plots/key_ratios.png"}

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bundle.errors import TraceError
-from bundle.trace import detect_prefix, parse_file, parse_lines, parse_number
+from bundle.model.errors import TraceError
+from bundle.analysis.trace import detect_prefix, parse_file, parse_lines, parse_number
 
 ANY_FLOAT = st.floats(allow_nan=True, allow_infinity=True)
 KEYS = st.sampled_from(

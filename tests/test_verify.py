@@ -11,9 +11,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from bundle.errors import BundleError
-from bundle.schema import load_manifest, manifest_schema, validate_manifest
-from bundle.verify import file_sha256, verify_bundle
+from bundle.model.errors import BundleError
+from bundle.store.schema import load_manifest, manifest_schema, validate_manifest
+from bundle.store.verify import file_sha256, verify_bundle
 from bundle_factory import make_bundle
 from cli.verify import verify as verify_cmd
 
@@ -277,8 +277,8 @@ def test_a_real_capture_verifies_attaches_and_exports(tmp_path: Path) -> None:
     verify, attach --dry-run and export: the schema and the readers agree with the writer."""
     from datetime import date
 
-    from bundle.export import export
-    from bundle.ledger import attach
+    from bundle.ledger.export import export
+    from bundle.ledger.fixplan import attach
     from test_capture import bundles_in, make_repo, run_cli
 
     repo = make_repo(tmp_path, bug="lie")

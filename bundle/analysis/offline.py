@@ -1,0 +1,51 @@
+"""Comparing two logs that already exist (no engines run): the `compare` command's library side."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bundle.analysis.compare import compare_traces, summary_json
+from bundle.model.errors import TraceError, UserError
+from bundle.model.records import Comparison, Tolerance, Trace
+from bundle.analysis.trace import detect_prefix, parse_file
+
+
+@dataclass(frozen=True)
+class LogComparison:
+    ref: Trace
+    cand: Trace
+    comparison: Comparison
+    summary: dict
+
+
+def _engine_name(prefix: str, fallback: str) -> str:
+    # "TRACE_C:" -> "c", "TRACE_PY:" -> "py": the names the ledger and report use.
+    name = prefix.rstrip(":").removeprefix("TRACE_").lower()
+    return name or fallback
+
+
+def compare_logs(ref_log: Path, cand_log: Path, rtol: float = 1e-6, atol: float = 0.0,
+                 ref_prefix: str | None = None, cand_prefix: str | None = None) -> LogComparison:
+    for path in (ref_log, cand_log):
+        if not Path(path).is_file():
+            raise UserError(f"{path}: log file not found")
+    prefixes = []
+    for path, given in ((ref_log, ref_prefix), (cand_log, cand_prefix)):
+        prefix = given or detect_prefix(path)
+        if prefix is None:
+            raise TraceError(f"{path}: no trace lines found (no 'TRACE_X: key value' lines)")
+        prefixes.append(prefix)
+    ref = parse_file(ref_log, prefixes[0])
+    cand = parse_file(cand_log, prefixes[1])
+    ref_name = _engine_name(ref.prefix, "ref")
+    cand_name = _engine_name(cand.prefix, "cand")
+    if cand_name == ref_name:
+        ref_name, cand_name = f"{ref_name}_ref", f"{cand_name}_cand"
+    comparison = compare_traces(ref, cand, ref_name, cand_name, Tolerance(rtol=rtol, atol=atol))
+    summary = summary_json(comparison)
+    statuses = {r.status for r in comparison.rows}
+    summary = {"verdict": "parity" if statuses <= {"match"} else "divergence",
+               "engines": {"ref": ref_name, "cand": cand_name},
+               "logs": {ref_name: str(ref_log), cand_name: str(cand_log)}, **summary}
+    return LogComparison(ref, cand, comparison, summary)

@@ -1,0 +1,282 @@
+"""Plan: a spec and a target profile become the list of commands to run, with the shared
+argument list substituted once.
+
+The plan is data. The runner interprets it, ``capture --dry-run`` prints it, and replay rebuilds
+one from a manifest and hands it to the very same runner. Each step keeps its argv both resolved
+and as a template (``{repo}``, ``{scratch}``, ``{python}`` left in), so a recorded command can be
+re-run on another machine and checked against what the profile allows.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from bundle.model.errors import SpecError, TargetError
+from bundle.capture.spec import Spec
+from bundle.capture.target import TargetProfile, check_identical_arguments
+
+# nanoBragg's default pixel: 0.1 mm.
+_DEFAULT_PIXEL_MM = 0.1
+_INT = re.compile(r"[+-]?[0-9]+")
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str  # unique: prepare-inputs, build-c, run-c, ...
+    role: str  # "prepare" | "build" | "run"
+    engine: str | None
+    argv_template: tuple[str, ...]
+    argv: tuple[str, ...]
+    cwd: str
+    env: tuple[tuple[str, str], ...] = ()  # set by the profile/spec, on top of the allow-listed env
+    stage: tuple[tuple[str, str], ...] = ()  # (absolute source, cwd-relative destination) copied in first
+    sources: tuple[tuple[str, str], ...] = ()  # (root, path) files hashed as this step's inputs
+    requires: tuple[str, ...] = ()  # steps that must have succeeded before this one runs
+
+
+@dataclass(frozen=True)
+class Plan:
+    spec: Spec
+    target: TargetProfile
+    repo: str
+    scratch: str
+    python: str
+    shared_args: tuple[str, ...]
+    engine_argv: Mapping[str, tuple[str, ...]]
+    engine_extras: Mapping[str, tuple[str, ...]]  # what each engine adds after the shared list
+    steps: tuple[Step, ...]
+    image_arg: str | None  # the value of the image flag (relative to each engine's cwd), if any
+    input_origin: Mapping[str, str] = field(default_factory=dict)  # input file -> "repo" | "prepare"
+
+    def roots(self) -> dict[str, str]:
+        return {"repo": self.repo, "scratch": self.scratch, "python": self.python}
+
+
+def fill(template: tuple[str, ...], values: Mapping[str, str]) -> tuple[str, ...]:
+    """Substitute ``{name}`` placeholders token by token (``str.format`` would choke on braces in
+    user arguments, so only known names are replaced)."""
+    out = []
+    for token in template:
+        for name, value in values.items():
+            token = token.replace("{" + name + "}", value)
+        out.append(token)
+    return tuple(out)
+
+
+def image_argument(args: tuple[str, ...], flag: str) -> str | None:
+    """The value the shared list gives the image flag (last one wins, as in nanoBragg)."""
+    value = None
+    for i, token in enumerate(args):
+        if token == flag:
+            if i + 1 >= len(args):
+                raise SpecError(f"args: {flag} is missing its value")
+            value = args[i + 1]
+    return value
+
+
+def detector_shape(args: Sequence[str]) -> tuple[int, int] | None:
+    """(slow, fast) pixel counts from a nanoBragg-style argument list, or None when unknowable.
+
+    ``-detpixels N`` sets both, ``-detpixels_x``/``-detpixels_f`` the fast count,
+    ``-detpixels_y``/``-detpixels_s`` the slow count; the last one given wins. A count not given
+    is 1024 when neither ``-pixel`` nor ``-detsize*`` is given (every engine's default). With
+    ``-detsize``/``-detsize_x|f``/``-detsize_y|s`` it is nanoBragg's ceil(detsize/pixel - 0.5)
+    (pixel default 0.1 mm). With ``-pixel`` alone it is None: nanoBragg would derive
+    ceil(102.4/pixel - 0.5) while minibragg keeps 1024. None too for a count that is not a
+    positive integer. A flag with no value after it is ignored, as nanoBragg does.
+    """
+    args = list(args)
+    fast: int | None = None
+    slow: int | None = None
+    size_f: float | None = None
+    size_s: float | None = None
+    pixel: float | None = None
+    bad = False
+
+    def count(text: str) -> int | None:
+        nonlocal bad
+        if not _INT.fullmatch(text) or int(text) <= 0:
+            bad = True
+            return None
+        return int(text)
+
+    def length(text: str) -> float | None:
+        nonlocal bad
+        try:
+            v = float(text)
+        except ValueError:
+            v = math.nan
+        if not (math.isfinite(v) and v > 0):
+            bad = True
+            return None
+        return v
+
+    for flag, value in zip(args, args[1:]):
+        if flag == "-detpixels":
+            fast = slow = count(value)
+        elif flag in ("-detpixels_x", "-detpixels_f"):
+            fast = count(value)
+        elif flag in ("-detpixels_y", "-detpixels_s"):
+            slow = count(value)
+        elif flag == "-detsize":
+            size_f = size_s = length(value)
+        elif flag in ("-detsize_x", "-detsize_f"):
+            size_f = length(value)
+        elif flag in ("-detsize_y", "-detsize_s"):
+            size_s = length(value)
+        elif flag == "-pixel":
+            pixel = length(value)
+    if bad:
+        return None
+
+    def resolve(n: int | None, size_mm: float | None) -> int | None:
+        if n is not None:
+            return n
+        if size_mm is None and pixel is None:
+            return 1024
+        if size_mm is None:
+            return None  # -pixel alone: nanoBragg and minibragg disagree
+        # As nanoBragg: metres, then ceil(detsize/pixel - 0.5).
+        n = math.ceil((size_mm / 1000.0) / ((pixel or _DEFAULT_PIXEL_MM) / 1000.0) - 0.5)
+        return n if n > 0 else None
+
+    s, f = resolve(slow, size_s), resolve(fast, size_f)
+    if s is None or f is None:
+        return None
+    return (s, f)
+
+
+def build_plan(
+    spec: Spec,
+    target: TargetProfile,
+    repo: Path,
+    scratch: Path,
+    python: str,
+    input_origin: Mapping[str, str],
+    engines: tuple[str, ...] | None = None,
+    prebuilt: Mapping[str, str] | None = None,
+) -> Plan:
+    """Pure: every path is given; nothing is read or run.
+
+    ``input_origin`` says for each spec input whether it comes from the repo or from the spec's
+    prepare command. ``engines`` restricts which engines run (``--c-only``/``--py-only``);
+    ``prebuilt`` maps an engine to a binary used instead of building it (``--c-bin``).
+    """
+    prebuilt = dict(prebuilt or {})
+    wanted = engines or tuple(e.name for e in target.engines)
+    for name in wanted:
+        target.engine(name)  # raises TargetError for an unknown engine
+    for name in spec.engines:
+        target.engine(name)
+    repo_s, scratch_s = str(repo), str(scratch)
+    inputs_dir = f"{scratch_s}/inputs"
+    roots = {"repo": repo_s, "scratch": scratch_s, "python": python}
+    steps: list[Step] = []
+
+    if any(origin == "prepare" for origin in input_origin.values()):
+        template = tuple(t.replace("{inputs}", "{scratch}/inputs") for t in spec.inputs.prepare)
+        steps.append(Step(
+            name="prepare-inputs", role="prepare", engine=None, argv_template=template,
+            argv=fill(template, roots), cwd=inputs_dir,
+            env=(("PYTHONPATH", repo_s), ("PYTHONDONTWRITEBYTECODE", "1")),
+        ))
+
+    stage = tuple(
+        ((f"{repo_s}/{f}" if input_origin.get(f) == "repo" else f"{inputs_dir}/{f}"), f)
+        for f in spec.inputs.files
+    )
+    input_sources = tuple(("repo" if input_origin.get(f) == "repo" else "input", f)
+                          for f in spec.inputs.files)
+    pixel = spec.pixel
+    engine_argv: dict[str, tuple[str, ...]] = {}
+    extras: dict[str, tuple[str, ...]] = {}
+    run_steps: list[Step] = []
+    for profile in target.engines:
+        if profile.name not in wanted:
+            continue
+        options = spec.engines.get(profile.name, {})
+        extra: list[str] = []
+        if pixel is not None:
+            extra += fill(profile.trace, {"slow": str(pixel[0]), "fast": str(pixel[1])})
+        env: dict[str, str] = {k: v for k, v in profile.env.items()}
+        for option, value in options.items():
+            if option in profile.option_flags:
+                extra += fill(profile.option_flags[option], {"value": str(value)})
+            elif option in profile.option_env:
+                env[profile.option_env[option]] = str(value)
+            else:
+                raise TargetError(f"target {target.name}: engine {profile.name} has no option "
+                                  f"{option!r} (it knows {', '.join(sorted({**profile.option_flags, **profile.option_env})) or 'none'})")
+        env["PYTHONDONTWRITEBYTECODE"] = "1"  # never drop __pycache__ into the user's repo
+        extras[profile.name] = tuple(extra)
+
+        build_dir = f"{scratch_s}/build"
+        requires: tuple[str, ...] = ("prepare-inputs",) if steps and steps[0].name == "prepare-inputs" else ()
+        values = {**roots, "build": "{scratch}/build"}
+        if profile.name in prebuilt:
+            program = (prebuilt[profile.name],)
+        else:
+            program = fill(profile.program_template(), {"build": "{scratch}/build"})
+            if profile.build:
+                b_template = fill(profile.build, {"build": "{scratch}/build"})
+                steps.append(Step(
+                    name=f"build-{profile.name}", role="build", engine=profile.name,
+                    argv_template=b_template, argv=fill(b_template, values), cwd=build_dir,
+                    sources=tuple(("repo", s) for s in profile.sources),
+                ))
+                requires = requires + (f"build-{profile.name}",)
+        template = program + spec.args + tuple(extra)
+        argv = fill(template, values)
+        engine_argv[profile.name] = argv
+        run_steps.append(Step(
+            name=f"run-{profile.name}", role="run", engine=profile.name,
+            argv_template=template, argv=argv, cwd=f"{scratch_s}/{profile.name}",
+            env=tuple(sorted(fill_env(env, values).items())), stage=stage,
+            sources=input_sources + (() if profile.build else tuple(("repo", s) for s in profile.sources)),
+            requires=requires,
+        ))
+    check_identical_arguments(target, spec.args, extras)
+    return Plan(
+        spec=spec, target=target, repo=repo_s, scratch=scratch_s, python=python,
+        shared_args=spec.args, engine_argv=engine_argv, engine_extras=extras,
+        steps=tuple(steps + run_steps), image_arg=image_argument(spec.args, target.image_flag),
+        input_origin=dict(input_origin),
+    )
+
+
+def fill_env(env: Mapping[str, str], values: Mapping[str, str]) -> dict[str, str]:
+    return {k: fill((v,), values)[0] for k, v in env.items()}
+
+
+def resolve_inputs(spec: Spec, repo: Path) -> dict[str, str]:
+    """Where each input comes from: the repo when it has the file, else the prepare command.
+
+    The one place a plan looks at the disk, kept out of build_plan so that stays pure.
+    """
+    origin: dict[str, str] = {}
+    for f in spec.inputs.files:
+        if (repo / f).is_file():
+            origin[f] = "repo"
+        elif spec.inputs.prepare:
+            origin[f] = "prepare"
+        else:
+            raise SpecError(f"{spec.source}: input file {f} not found in the repo ({repo / f}) "
+                            f"and the spec has no inputs.prepare command to make it")
+    return origin
+
+
+def describe(plan: Plan) -> list[str]:
+    """The plan as shell-like lines, for --dry-run."""
+    import shlex
+
+    lines = [f"# spec {plan.spec.name} · target {plan.target.name} · repo {plan.repo}",
+             f"# shared arguments sha256 {plan.spec.args_sha256()}"]
+    for step in plan.steps:
+        env = " ".join(f"{k}={shlex.quote(v)}" for k, v in step.env)
+        lines.append(f"[{step.name}] (cd {shlex.quote(step.cwd)} && "
+                     f"{env + ' ' if env else ''}{shlex.join(step.argv)})")
+    return lines

@@ -1,0 +1,202 @@
+"""A capture run inside the pinned image: the host side.
+
+The host builds (or finds) the image through the container seam, mounts the target repo
+read-only and the bundles directory read-write, and runs ``nb-evidence capture ... --native``
+inside, as the invoking uid:gid, with no network. The capture inside is the very same code as a
+native one; it records the image (id, tag, repo digests, Dockerfile and lock sha256, build
+arguments, engine version) from NB_CONTAINER_* variables the host passes in, so the bundle has the
+same format either way. Its JSON result comes back on stdout.
+
+A failed image build still leaves evidence: a partial bundle whose one command is the build, with
+the builder's last lines as its log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bundle.container import docker_seam as container
+from bundle.capture.options import CaptureOptions
+from bundle.store.writer import user_path, write_bundle
+from bundle.capture.environment import allowed, collect
+from bundle.model.errors import ContainerError
+from bundle.model.records import CaptureResult, CommandRecord
+from bundle.capture.runner import Event, EventSink, utc_now
+from bundle.model.hashing import digest
+from bundle.capture.spec import load_spec
+from bundle.store.writer import new_bundle_id, open_staging
+
+REPO, BUNDLES, EXTRA = "/repo", "/bundles", "/nb-inputs"
+
+
+@dataclass(frozen=True)
+class ContainerCapture:
+    result: dict  # the capture's --json object, with the bundle path as the host sees it
+    image: container.ImageInfo
+    exit_code: int
+
+
+def _inside(path: Path, repo: Path, mounts: list[container.Mount], name: str) -> str:
+    """Where a host file is seen inside the container (mounting its directory when needed)."""
+    path = path.resolve()
+    try:
+        return f"{REPO}/{path.relative_to(repo).as_posix()}"
+    except ValueError:
+        target = f"{EXTRA}/{name}"
+        mounts.append(container.Mount(path.parent, target))
+        return f"{target}/{path.name}"
+
+
+def _events(sink: EventSink | None):
+    if sink is None:
+        return None
+
+    def forward(ev: container.ContainerEvent) -> None:
+        if ev.kind in ("image", "build", "run"):
+            sink(Event("info", f"container {ev.kind}", ev.message))
+
+    return forward
+
+
+def _run_inside(engine: container.Engine, info: container.ImageInfo, argv: list[str],
+                mounts: list[container.Mount], host_repo: Path, bundles: Path,
+                on_event: EventSink | None, what: str) -> tuple[dict, int]:
+    """Run one nb-evidence command in the image; its --json object, bundle path as the host sees it."""
+    # The host's allow-listed variables travel, except those that describe the host itself.
+    env = {k: v for k, v in os.environ.items()
+           if allowed(k) and k not in ("PATH", "HOME", "TMPDIR", "PYTHONPATH")
+           and not k.startswith("NB_CONTAINER_")}
+    env.update(info.env())
+    env["NB_HOST_REPO"] = str(host_repo)  # so the manifest can say which host checkout /repo was
+    outcome = container.run(engine, info, argv, mounts=mounts, env=env, on_event=_events(on_event))
+    try:
+        data = json.loads(outcome.stdout)
+    except json.JSONDecodeError:
+        last = next((line for line in reversed(outcome.stderr.splitlines()) if line.strip()),
+                    f"exit {outcome.exit_code}")
+        raise ContainerError(f"the {what} inside {info.tag} failed: {last}") from None
+    if isinstance(data.get("bundle"), str) and data["bundle"].startswith(BUNDLES + "/"):
+        data["bundle"] = user_path(bundles / data["bundle"][len(BUNDLES) + 1:])
+    return data, outcome.exit_code
+
+
+def failed_build_bundle(spec_path: Path, options: CaptureOptions, error: container.ContainerBuildError,
+                        started: str) -> Path:
+    """A partial bundle recording the failed image build (its last lines as the log)."""
+    spec = load_spec(spec_path)
+    start = datetime.now(timezone.utc)
+    bundle_id = new_bundle_id(spec.name, spec.args_sha256(), start)
+    bundles = options.bundles.resolve()
+    staging = open_staging(bundles, bundle_id)
+    logs = staging / "logs"
+    logs.mkdir()
+    (logs / "image-build.stdout").write_text("\n".join(error.log_tail) + "\n")
+    (logs / "image-build.stderr").write_text(str(error) + "\n")
+    record = CommandRecord(
+        step="image-build", role="build", engine=None,
+        argv=("docker", "build", "-f", "Dockerfile", str(container.project_root())),
+        cwd=str(container.project_root()), env=(), start_utc=started, end_utc=utc_now(),
+        wall_s=0.0, exit_code=1, error=str(error),
+        stdout=digest(logs / "image-build.stdout", "logs/image-build.stdout", "bundle"),
+        stderr=digest(logs / "image-build.stderr", "logs/image-build.stderr", "bundle"),
+    )
+    result = CaptureResult(
+        bundle_id=bundle_id, status="partial", verdict="incomplete", spec=spec.to_data(),
+        target=spec.target, pixel=spec.pixel, engines=(), comparison=None, metrics=None,
+        commands=(record,), environment=collect(options.python),
+        notes=(f"the container image could not be built: {error}",),
+        reproduce=f"nb-evidence capture {spec_path} --in-container",
+        created_utc=start.isoformat().replace("+00:00", "Z"),
+        extra={"stderr_tails": {"image-build": "\n".join(error.log_tail[-15:])}},
+    )
+    return write_bundle(staging, bundles, result, {}, target={"name": spec.target, "profile": {},
+                        "repo": str(options.repo)},
+                        arguments={"shared": list(spec.args), "sha256": spec.args_sha256(), "engines": {}},
+                        engines=[], inputs=[], bundle_path=user_path(bundles / bundle_id))
+
+
+def capture_in_container(spec_path: Path, target: str | None, options: CaptureOptions,
+                         image: str | None = None, on_event: EventSink | None = None,
+                         py_dtype: str | None = None, py_device: str | None = None,
+                         c_threads: int | None = None,
+                         project: Path | None = None) -> ContainerCapture:
+    """``project`` is the nb-evidence checkout whose Dockerfile makes the image (default: this one)."""
+    load_spec(spec_path)  # bad input fails here, on the host, before any image work
+    engine = container.connect()
+    started = utc_now()
+    try:
+        info = container.ensure_image(engine, project, tag=image,
+                                      base_image=container.default_base(engine),
+                                      on_event=_events(on_event))
+    except container.ContainerBuildError as exc:
+        path = failed_build_bundle(spec_path, options, exc, started)
+        raise ContainerError(f"image build failed ({exc}); partial bundle at {user_path(path)}") from None
+
+    repo = options.repo.resolve()
+    bundles = options.bundles.resolve()
+    bundles.mkdir(parents=True, exist_ok=True)
+    mounts = [container.Mount(repo, REPO), container.Mount(bundles, BUNDLES, read_only=False)]
+    argv = ["capture", _inside(spec_path, repo, mounts, "spec"), "--native", "--repo", REPO,
+            "--bundles", BUNDLES, "--json", "--quiet"]
+    if target:
+        argv += ["--target", _inside(Path(target), repo, mounts, "target") if Path(target).is_file() else target]
+    for engine_name, binary in options.prebuilt.items():
+        argv += ["--c-bin", _inside(Path(binary), repo, mounts, f"bin-{engine_name}")]
+    for engine_name, log in options.reuse_logs.items():
+        argv += ["--c-log", _inside(Path(log), repo, mounts, f"log-{engine_name}")]
+    if options.engines == ("c",):
+        argv.append("--c-only")
+    elif options.engines == ("py",):
+        argv.append("--py-only")
+    for flag, value in (("--py-dtype", py_dtype), ("--py-device", py_device),
+                        ("--c-threads", c_threads), ("--timeout", options.timeout)):
+        if value is not None:
+            argv += [flag, str(value)]
+    result, exit_code = _run_inside(engine, info, argv, mounts, repo, bundles, on_event, "capture")
+    return ContainerCapture(result=result, image=info, exit_code=exit_code)
+
+
+def replay_in_container(source: Path, manifest: dict, repo: Path | None, bundles: Path,
+                        trust: bool = False, timeout: float | None = None,
+                        on_event: EventSink | None = None) -> dict:
+    """Replay a containerized bundle inside its recorded image (or, when that image is gone, one
+    rebuilt from this checkout's Dockerfile, saying whether the id matches). The replay itself,
+    judging included, is the same `nb-evidence replay --native` code, run inside."""
+    recorded = (manifest.get("environment") or {}).get("container") or {}
+    engine = container.connect()
+    image_note: dict = {"recorded": recorded.get("image_id"), "rebuilt": False}
+    try:
+        if not recorded.get("image_id"):
+            raise ContainerError("the bundle records no image")
+        info = container.ensure_image(engine, tag=recorded["image_id"], on_event=_events(on_event))
+    except ContainerError:
+        info = container.ensure_image(engine, base_image=container.default_base(engine),
+                                      on_event=_events(on_event))
+        image_note["rebuilt"] = True
+    image_note["used"] = info.id
+    image_note["id_matches"] = info.id == recorded.get("image_id")
+
+    source = source.resolve()
+    src_dir = source if source.is_dir() else source.parent
+    inner_source = "/source" if source.is_dir() else f"/source/{source.name}"
+    target = manifest.get("target") or {}
+    host_repo = Path(repo or target.get("host_repo") or target.get("repo")).resolve()
+    if not host_repo.is_dir():
+        raise ContainerError(f"--repo {host_repo}: not a directory; pass the checkout to replay against")
+    bundles = bundles.resolve()
+    bundles.mkdir(parents=True, exist_ok=True)
+    mounts = [container.Mount(host_repo, REPO), container.Mount(src_dir, "/source"),
+              container.Mount(bundles, BUNDLES, read_only=False)]
+    argv = ["replay", inner_source, "--native", "--repo", REPO, "--bundles", BUNDLES, "--json",
+            "--quiet"]
+    if trust:
+        argv.append("--trust")
+    if timeout is not None:
+        argv += ["--timeout", str(timeout)]
+    summary, _code = _run_inside(engine, info, argv, mounts, host_repo, bundles, on_event, "replay")
+    summary["image"] = image_note
+    return summary

@@ -1,0 +1,333 @@
+"""The report's plots: which to draw, the per-key ratio bar chart, and drawing them all.
+
+The two image plots (images on one log scale, their log ratio) are drawn by
+``bundle.present.imageplots``; the bar chart here. Both with Pillow (``bundle.present.drawing`` says why).
+
+``bar_chart_data`` is the pure part of the bar chart (which keys, which values, which bar is the
+first divergence) so it can be tested and reused without drawing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+from PIL import ImageDraw
+
+from bundle.present import imageplots
+from bundle.present.drawing import BLACK, PNG, RGB, TEXT, WHITE, canvas, font, hex_rgb, vertical_text
+from bundle.analysis.metrics import ImageSummary
+from bundle.model.records import CaptureResult, Comparison, ComparisonRow
+
+IMAGES = "images"
+LOG_RATIO = "log_ratio"
+KEY_RATIOS = "key_ratios"
+
+# Bar colours: within tolerance, beyond it, the first divergence.
+C_OK, C_BAD, C_FIRST, C_MISSING = "#4c78a8", "#f58518", "#d62728", "#9e9e9e"
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+
+@dataclass(frozen=True)
+class BarChartData:
+    """One bar per trace key, in pipeline order.
+
+    ``values[i]`` is |log10(cand/ref)| of that key's worst component/occurrence (0 where both are
+    equal; ``inf`` where one side is 0 or the signs differ; nan where a side is missing or
+    unparsed: ``flags[i]`` says which). Worst = beyond tolerance with inf, then beyond tolerance by
+    size, then missing, then within tolerance by size. ``highlighted_index`` is the bar of the
+    comparison's first divergence, or None.
+    """
+
+    keys: tuple[str, ...]
+    values: tuple[float, ...]
+    flags: tuple[str, ...]  # "" | "missing" | "zero" | "sign"
+    tolerances: tuple[float, ...]  # log10(1 + rtol) of each key's tightest row
+    diverges: tuple[bool, ...]  # some row of the key is beyond tolerance (or missing)
+    highlighted_index: int | None
+    tolerance: float  # log10(1 + rtol) for the most common rtol: the drawn line
+
+
+def _row_value(r: ComparisonRow) -> tuple[float, str]:
+    if r.status in ("missing_ref", "missing_cand", "unparsed") or r.ref is None or r.cand is None:
+        return math.nan, "missing"
+    a, b = r.ref, r.cand
+    if math.isnan(a) or math.isnan(b):
+        return (0.0, "") if (math.isnan(a) and math.isnan(b)) else (math.inf, "zero")
+    if a == b:
+        return 0.0, ""
+    if a == 0 or b == 0 or math.isinf(a) or math.isinf(b):
+        return math.inf, "zero"
+    if (a < 0) != (b < 0):
+        return math.inf, "sign"
+    return abs(math.log10(abs(b) / abs(a))), ""
+
+
+def bar_chart_data(cmp: Comparison | None) -> BarChartData | None:
+    """The bar chart's data, or None when there is no comparison. Pure."""
+    if cmp is None or not cmp.rows:
+        return None
+    order: dict[str, int] = {}
+    for r in cmp.rows:
+        order[r.key] = min(order.get(r.key, r.position), r.position)
+    keys = sorted(order, key=lambda k: order[k])
+    # worst row per key: differs with one side 0 / sign flip (inf) > differs > missing > matches
+    best: dict[str, tuple[tuple[int, float], float, str]] = {}
+    tols: dict[str, float] = {}
+    diverges: dict[str, bool] = {}
+    for r in cmp.rows:
+        v, f = _row_value(r)
+        tols[r.key] = min(tols.get(r.key, math.inf), math.log10(1.0 + r.rtol))
+        diverges[r.key] = diverges.get(r.key, False) or r.status != "match"
+        if f == "missing":
+            score = (1, 0.0)
+        elif r.status == "match":
+            score = (0, v if math.isfinite(v) else 0.0)
+        elif math.isinf(v):
+            score = (3, 0.0)
+        else:
+            score = (2, v)
+        if r.key not in best or score > best[r.key][0]:
+            best[r.key] = (score, v, f)
+    vals = {k: b[1] for k, b in best.items()}
+    flags = {k: b[2] for k, b in best.items()}
+    rtols = [r.rtol for r in cmp.rows]
+    common = max(sorted(set(rtols)), key=rtols.count)
+    fd = cmp.first_divergence
+    hi = keys.index(fd.key) if fd is not None and fd.key in keys else None
+    return BarChartData(tuple(keys), tuple(vals[k] for k in keys), tuple(flags[k] for k in keys),
+                        tuple(tols[k] for k in keys), tuple(diverges[k] for k in keys), hi,
+                        math.log10(1.0 + common))
+
+
+def _as_image(a: np.ndarray, result: CaptureResult) -> np.ndarray:
+    a = np.asarray(a)
+    if a.ndim == 1 and result.metrics is not None and a.size == result.metrics.slow * \
+            result.metrics.fast:
+        a = a.reshape(result.metrics.slow, result.metrics.fast)  # a view: the data are untouched
+    if a.ndim != 2:
+        raise ValueError(f"image must be 2-D (slow, fast), got shape {a.shape}")
+    return a
+
+
+# --------------------------------------------------------------------------- drawing
+
+
+def _hatch(draw: ImageDraw.ImageDraw, box: tuple[float, float, float, float], cross: bool) -> None:
+    """White diagonal hatching inside box ("//"; "xx" with ``cross``)."""
+    x0, y0, x1, y1 = box
+    step = 7
+    k = -(y1 - y0)
+    while k < x1 - x0:
+        for sign in ((1, -1) if cross else (1,)):
+            # the line x = x0 + k + t, y = y1 - t (or y0 + t mirrored), clipped to the box
+            t0, t1 = max(0.0, -k), min(y1 - y0, x1 - x0 - k)
+            if t1 > t0:
+                ya, yb = (y1 - t0, y1 - t1) if sign == 1 else (y0 + t0, y0 + t1)
+                draw.line((x0 + k + t0, ya, x0 + k + t1, yb), fill=WHITE, width=1)
+        k += step
+
+
+def _arrow(draw: ImageDraw.ImageDraw, start: tuple[float, float], end: tuple[float, float],
+           colour: RGB) -> None:
+    draw.line((*start, *end), fill=colour, width=1)
+    ux = 1.0 if end[0] >= start[0] else -1.0
+    tip = end
+    draw.polygon([tip, (tip[0] - 7 * ux, tip[1] - 3.5), (tip[0] - 7 * ux, tip[1] + 3.5)], fill=colour)
+
+
+def plot_key_ratios(data: BarChartData, ref_name: str, cand_name: str, path: Path) -> None:
+    """|log10(cand/ref)| per trace key, log y axis, tolerance line, first divergence in red."""
+    n = len(data.keys)
+    finite = [v for v in data.values if math.isfinite(v) and v > 0]
+    floor = 1e-17  # below the double-precision resolution of a ratio: "identical"
+    top = max(finite + [data.tolerance * 10, 1e-6]) * 1e4  # headroom for labels and legend
+    bottom_v = floor / 10
+    heights, colours, hatches = [], [], []
+    for i, (v, bad) in enumerate(zip(data.values, data.diverges)):
+        first = i == data.highlighted_index
+        if math.isnan(v) or math.isinf(v):  # off the scale: a full-height hatched bar
+            heights.append(top)
+            colours.append(C_FIRST if first else C_MISSING if math.isnan(v) else C_BAD)
+            hatches.append("//" if math.isnan(v) else "xx")
+            continue
+        heights.append(max(v, floor))
+        colours.append(C_FIRST if first else C_BAD if bad else C_OK)
+        hatches.append("")
+
+    label_font = font(10)
+    longest = max((label_font.getlength(k) for k in data.keys), default=0)
+    left, right, top_px = 84, 20, 104
+    width = int(min(max(1000, 24 * n + left + right + 40), 4000))
+    plot_h = 360
+    height = int(top_px + plot_h + longest + 30)
+    image, draw = canvas(width, height)
+    slot = (width - left - right) / max(n, 1)
+    lo, hi = math.log10(bottom_v), math.log10(top)
+    base = top_px + plot_h
+
+    def y_of(v: float) -> float:
+        return top_px + plot_h * (1.0 - (math.log10(v) - lo) / (hi - lo))
+
+    def x_of(i: float) -> float:
+        return left + (i + 0.5) * slot
+
+    # axes: frame, decade ticks (every other decade when there are many), y label
+    draw.rectangle((left, top_px, width - right, base), outline=TEXT)
+    decades = list(range(math.ceil(lo), math.floor(hi) + 1))
+    every = max(1, math.ceil(len(decades) / 12))
+    for e in decades[::every]:
+        y = y_of(10.0 ** e)
+        draw.line((left - 5, y, left, y), fill=TEXT)
+        draw.text((left - 8, y), f"1e{e}", font=font(11), fill=TEXT, anchor="rm")
+    vertical_text(image, f"|log10({cand_name}/{ref_name})|, worst component",
+                  (16, top_px + plot_h / 2), 12)
+
+    for i, (h, colour, hatch) in enumerate(zip(heights, colours, hatches)):
+        box = (x_of(i) - 0.375 * slot, y_of(h), x_of(i) + 0.375 * slot, base - 1)
+        draw.rectangle(box, fill=hex_rgb(colour))
+        if hatch:
+            _hatch(draw, box, cross=hatch == "xx")
+        x = x_of(i)
+        draw.line((x, base, x, base + 4), fill=TEXT)
+        highlighted = i == data.highlighted_index
+        vertical_text(image, data.keys[i], (x, base + 7), 10, bold=highlighted,
+                      fill=hex_rgb(C_FIRST) if highlighted else TEXT, anchor_top=True)
+    for i, tol in enumerate(data.tolerances):
+        if not math.isclose(tol, data.tolerance):
+            draw.line((x_of(i) - 0.4 * slot, y_of(tol), x_of(i) + 0.4 * slot, y_of(tol)),
+                      fill=BLACK, width=2)
+    # the tolerance line, dashed, and its label
+    y = y_of(data.tolerance)
+    x = float(left)
+    while x < width - right:
+        draw.line((x, y, min(x + 6, width - right), y), fill=BLACK)
+        x += 10
+    label = f"tolerance: log10(1 + rtol) = {data.tolerance:.2g}"
+    lw = font(11).getlength(label)
+    draw.rectangle((left + 6, y - 19, left + 10 + lw, y - 3), fill=WHITE)
+    draw.text((left + 8, y - 18), label, font=font(11), fill=TEXT)
+
+    if data.highlighted_index is not None:
+        i = data.highlighted_index
+        key, v = data.keys[i], data.values[i]
+        full = not math.isfinite(v)
+        what = ("missing on a side" if math.isnan(v) else
+                "∞ (one side 0 or sign flip)" if full else f"|log10 ratio| = {v:.3g}")
+        # beside the bar, over the keys before it (all within tolerance, so low), unless the
+        # bar is near the left edge
+        y = math.sqrt(data.tolerance * top) if full else heights[i]
+        y = y_of(y)
+        to_left = i >= 8
+        lines = [f"first divergence: {key}", what]
+        bold = font(12, bold=True)
+        tw = max(bold.getlength(t) for t in lines)
+        edge = x_of(i) - 0.4 * slot if to_left else x_of(i) + 0.4 * slot
+        tx = edge - 18 - tw if to_left else edge + 18
+        ty = min(max(y - 16, top_px + 4), base - 36)
+        draw.rectangle((tx - 3, ty - 2, tx + tw + 3, ty + 33), fill=WHITE)
+        for k, t in enumerate(lines):
+            draw.text((tx + (tw if to_left else 0), ty + 16 * k), t, font=bold,
+                      fill=hex_rgb(C_FIRST), anchor="ra" if to_left else "la")
+        _arrow(draw, (edge - 14 if to_left else edge + 14, ty + 16), (edge, ty + 16),
+               hex_rgb(C_FIRST))
+        title = f"first divergence: {key}"
+    else:
+        title = "no divergence"
+    draw.text((width / 2, 10), f"Per-key |log10({cand_name}/{ref_name})| in pipeline order — "
+              f"{title}", font=font(14), fill=TEXT, anchor="ma")
+
+    # the legend, one row (two when it does not fit)
+    items = [(C_OK, "", "within tolerance (bar at floor = identical)"),
+             (C_BAD, "", "beyond tolerance"), (C_FIRST, "", "first divergence"),
+             (C_MISSING, "//", "missing / unparsed on a side"),
+             (C_BAD, "xx", "one side 0 or sign flip (∞)")]
+    if any(not math.isclose(t, data.tolerance) for t in data.tolerances):
+        items.append(("#000000", "line", "that key's own tolerance"))
+    small = font(10)
+    widths = [28 + small.getlength(text) + 18 for _c, _h, text in items]
+    rows = [items] if sum(widths) < width - 40 else [items[:3], items[3:]]
+    for r, row in enumerate(rows):
+        row_w = sum(28 + small.getlength(text) + 18 for _c, _h, text in row)
+        x, y = (width - row_w) / 2, 40 + 20 * r
+        for colour, hatch, text in row:
+            if hatch == "line":
+                draw.line((x, y + 7, x + 20, y + 7), fill=BLACK, width=2)
+            else:
+                draw.rectangle((x, y + 1, x + 20, y + 12), fill=hex_rgb(colour))
+                if hatch:
+                    _hatch(draw, (x, y + 1, x + 20, y + 12), cross=hatch == "xx")
+            draw.text((x + 26, y), text, font=small, fill=TEXT)
+            x += 28 + small.getlength(text) + 18
+    image.save(path, **PNG)
+
+
+Job = tuple[str, Path, Callable[[], None]]  # (plot name, png path, draw)
+
+
+def bar_chart_job(cmp: Comparison | None, out_dir: Path) -> list[Job]:
+    """The key-ratio bar chart's job, when there is a comparison: it needs nothing else, so a
+    capture starts it while the images are still being read."""
+    data = bar_chart_data(cmp)
+    if data is None:
+        return []
+    p = Path(out_dir) / f"{KEY_RATIOS}.png"
+    return [(KEY_RATIOS, p, partial(plot_key_ratios, data, cmp.ref_engine, cmp.cand_engine, p))]
+
+
+def image_jobs(result: CaptureResult, images: Mapping[str, np.ndarray], out_dir: Path,
+               pooled: Mapping[str, np.ndarray] | None = None,
+               summaries: Mapping[str, ImageSummary] | None = None) -> list[Job]:
+    """The two image plots' jobs, when both the reference and the candidate image are there.
+
+    ``images`` maps engine name -> float image (slow, fast); 1-D raw images are viewed with the
+    metrics' shape. ``pooled`` may hold the images already pooled for display
+    (imageplots.display_block) and ``summaries`` their metrics.summarize_image: what a capture
+    has already computed is not computed again."""
+    out_dir = Path(out_dir)
+    cmp = result.comparison
+    names = ([cmp.ref_engine, cmp.cand_engine] if cmp is not None else
+             [result.metrics.ref_engine, result.metrics.cand_engine] if result.metrics is not None
+             else [e.engine for e in result.engines][:2])
+    if not (len(names) == 2 and all(images.get(n) is not None for n in names)):
+        return []
+    ref_name, cand_name = names
+    ref = _as_image(images[ref_name], result)
+    cand = _as_image(images[cand_name], result)
+    if ref.shape != cand.shape:
+        return []
+    def pair(of: Mapping | None) -> tuple | None:
+        return (of[ref_name], of[cand_name]) if of and ref_name in of and cand_name in of else None
+
+    both, known = pair(pooled), pair(summaries)
+    totals = (known[0].total, known[1].total) if known else None
+    maxima = (known[0].max, known[1].max) if known else None
+    p, q = out_dir / f"{IMAGES}.png", out_dir / f"{LOG_RATIO}.png"
+    return [(IMAGES, p, partial(imageplots.plot_images, ref_name, ref, cand_name, cand,
+                                result.pixel, p, pooled=both, totals=totals)),
+            (LOG_RATIO, q, partial(imageplots.plot_log_ratio, ref_name, ref, cand_name, cand,
+                                   result.pixel, q, maxima=maxima))]
+
+
+def plot_paths(jobs: list[Job]) -> dict[str, str]:
+    """name -> png path relative to the bundle (the plots directory's parent), in report order."""
+    order = {IMAGES: 0, LOG_RATIO: 1, KEY_RATIOS: 2}
+    return {name: f"{p.parent.name}/{p.name}"
+            for name, p, _draw in sorted(jobs, key=lambda j: order.get(j[0], 3))}
+
+
+def render_plots(result: CaptureResult, images: Mapping[str, np.ndarray], out_dir: Path
+                 ) -> dict[str, str]:
+    """Write the report's PNGs into ``out_dir``; return name -> path relative to out_dir's parent."""
+    jobs = image_jobs(result, images, out_dir) + bar_chart_job(result.comparison, out_dir)
+    if jobs:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+    for _name, _path, draw in jobs:
+        draw()
+    return plot_paths(jobs)

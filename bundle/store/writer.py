@@ -1,0 +1,139 @@
+"""Writing a bundle: the one place that touches the bundle directory's final name.
+
+A bundle is assembled in ``<bundles>/.staging/<id>/`` (logs land there while commands run), then
+renamed to ``<bundles>/<id>/`` in one ``rename``. A capture killed at any point therefore leaves
+at most a directory under ``.staging/``, never a half-bundle among the bundles; an existing bundle
+is never overwritten because the rename target must not exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Mapping
+
+from bundle.model.errors import BundleError
+from bundle.model.hashing import digest
+from bundle.model.records import CaptureResult, FileDigest
+
+if TYPE_CHECKING:
+    import numpy as np
+
+STAGING = ".staging"
+
+
+def new_bundle_id(spec_name: str, args_sha256: str, start: datetime) -> str:
+    stamp = start.strftime("%Y%m%dT%H%M%SZ")
+    h = hashlib.sha256(f"{args_sha256}\0{start.isoformat()}\0{os.getpid()}".encode()).hexdigest()
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in spec_name)
+    return f"{stamp}-{safe}-{h[:8]}"
+
+
+def open_staging(bundles_root: Path, bundle_id: str) -> Path:
+    final = bundles_root / bundle_id
+    if final.exists():
+        raise BundleError(f"{final}: a bundle with this id already exists; it is never overwritten")
+    staging = bundles_root / STAGING / bundle_id
+    try:
+        staging.parent.mkdir(parents=True, exist_ok=True)
+        staging.mkdir()
+    except FileExistsError:
+        raise BundleError(f"{staging}: staging directory already exists") from None
+    except OSError as exc:
+        raise BundleError(f"{bundles_root}: cannot create a bundle there ({exc.strerror})") from None
+    return staging
+
+
+def list_files(directory: Path, known: Mapping[str, FileDigest] | None = None) -> list[FileDigest]:
+    """Every file under the bundle except manifest.json, sorted, hashed. ``known`` digests (by
+    bundle-relative path) are taken as they are while the file's size still matches."""
+    known = known or {}
+    out = []
+    for root, _dirs, files in os.walk(directory):
+        for name in files:
+            p = Path(root) / name
+            rel = p.relative_to(directory).as_posix()
+            if rel == "manifest.json":
+                continue
+            k = known.get(rel)
+            out.append(k if k is not None and k.size == p.stat().st_size else digest(p, rel, "bundle"))
+    return sorted(out, key=lambda d: d.path)
+
+
+def write_tables(staging: Path, tables: Mapping) -> None:
+    import pyarrow.parquet as pq  # here, not at the top: a capture imports it in the background
+
+    for name, table in tables.items():
+        pq.write_table(table, staging / name)
+
+
+def fsync_file(path: Path) -> None:
+    """Flush one file to disk (a capture flushes the big images early, in the background, so the
+    final flush of the whole tree before the rename is quick)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(directory: Path) -> None:
+    for root, _dirs, files in os.walk(directory):
+        for name in files:
+            fsync_file(Path(root) / name)
+
+
+def finish(staging: Path, bundles_root: Path, result: CaptureResult,
+           manifest_for: Callable[[list[FileDigest]], dict],
+           known: Mapping[str, FileDigest] | None = None) -> Path:
+    """Write manifest.json last (it lists every other file), then rename into place."""
+    files = list_files(staging, known)
+    manifest = manifest_for(files)
+    tmp = staging / "manifest.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=False, allow_nan=False) + "\n")
+    tmp.replace(staging / "manifest.json")
+    _fsync_tree(staging)
+    final = bundles_root / result.bundle_id
+    if final.exists():
+        raise BundleError(f"{final}: a bundle with this id already exists; it is never overwritten")
+    os.rename(staging, final)
+    return final
+
+
+def write_bundle(staging: Path, bundles: Path, result: CaptureResult,
+                 images: Mapping[str, np.ndarray], *, target: Mapping, arguments: Mapping,
+                 engines: list, inputs: list, bundle_path: str,
+                 replay_of: str | None = None, plot_paths: Mapping[str, str] | None = None,
+                 known: Mapping[str, FileDigest] | None = None) -> Path:
+    """Render everything a result owes the reader into staging, then finish the bundle.
+
+    ``plot_paths``: plots already drawn into staging/plots; None draws them here. ``known``:
+    digests of bundle files already hashed (by bundle-relative path), not hashed again."""
+    from bundle.present import crate as crate_mod
+    from bundle.present import plots
+    from bundle.present import report
+    from bundle.present.manifest import build_manifest
+    from bundle.present.tables import tables
+
+    if plot_paths is None:
+        plot_paths = (plots.render_plots(result, images, staging / "plots")
+                      if (result.comparison or images) else {})
+    (staging / "report.md").write_text(report.report_markdown(result, plot_paths), encoding="utf-8")
+    write_tables(staging, tables(result))
+    # The crate describes every other file; the manifest (written last by finish) lists the crate too.
+    crate_mod.write_crate(staging, crate_mod.crate_metadata(result, list_files(staging, known)))
+    return finish(staging, bundles, result, lambda files: build_manifest(
+        result, target=target, arguments=arguments, engines=engines, inputs=inputs,
+        files=files, bundle_path=bundle_path, replay_of=replay_of), known=known)
+
+
+def user_path(path: Path) -> str:
+    """Relative to the working directory when inside it (what a user would type), else absolute."""
+    try:
+        return path.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return str(path)
+
