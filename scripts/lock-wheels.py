@@ -81,7 +81,8 @@ class Flavor:
         return options
 
     def requirements(self) -> list[str]:
-        """Top-level requirements: requirements.txt (torch swapped for cuda) + build backend."""
+        """Top-level requirements: requirements.txt + requirements-target.txt (torch swapped for
+        cuda) + build backend."""
         reqs = [ln for ln in _lines(REPO / "requirements.txt")]
         # The target runtime (the users' port: fabio, scipy, ...), images only; a name already in
         # requirements.txt is kept once (the same pin, or pip refuses the double requirement).
