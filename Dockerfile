@@ -14,7 +14,11 @@
 ARG BASE_IMAGE=debian:bookworm-slim@sha256:7b140f374b289a7c2befc338f42ebe6441b7ea838a042bbd5acbfca6ec875818
 
 # ---------------------------------------------------------------------------------------------
-# system: pinned gcc 12.2 (the C engine's compiler), Python 3.11 from Debian, git, a non-root user.
+# system: pinned gcc 12.2 (the C engine's compiler), Python 3.11 from Debian, git, a non-root user;
+# and what torch.compile needs at run time on CPU, where inductor compiles C++ as it goes: g++ and
+# libstdc++'s headers (the same 12.2.0-14+deb12u1 as gcc) and Python's headers (Python.h).
+# libpython3.11-dev's exact version also fixes the interpreter's (python3.11, libpython3.11-stdlib
+# depend on it by `=`).
 FROM ${BASE_IMAGE} AS system
 
 ENV DEBIAN_FRONTEND=noninteractive \
@@ -25,7 +29,7 @@ ENV DEBIAN_FRONTEND=noninteractive \
 # containers cannot reach a mirror); otherwise it needs the Debian mirror. The check afterwards
 # fails the build if any pin is not what got installed.
 RUN set -eu; \
-    pins="gcc=4:12.2.0-3 gcc-12=12.2.0-14+deb12u1 cpp-12=12.2.0-14+deb12u1 libgcc-12-dev=12.2.0-14+deb12u1 libgomp1=12.2.0-14+deb12u1 python3=3.11.2-1+b1 python3-venv=3.11.2-1+b1"; \
+    pins="gcc=4:12.2.0-3 gcc-12=12.2.0-14+deb12u1 cpp-12=12.2.0-14+deb12u1 libgcc-12-dev=12.2.0-14+deb12u1 libgomp1=12.2.0-14+deb12u1 g++=4:12.2.0-3 g++-12=12.2.0-14+deb12u1 libstdc++-12-dev=12.2.0-14+deb12u1 python3=3.11.2-1+b1 python3-venv=3.11.2-1+b1 python3-dev=3.11.2-1+b1 libpython3.11-dev=3.11.2-6+deb12u9"; \
     unpinned="libc6-dev git"; \
     need=""; \
     for p in $pins; do \
@@ -44,7 +48,8 @@ RUN set -eu; \
         have="$(dpkg-query -W -f='${Version}' "${p%%=*}")"; \
         if [ "$have" != "${p#*=}" ]; then echo "pin ${p} not met: ${p%%=*} is $have" >&2; exit 1; fi; \
     done; \
-    gcc --version | head -n 1; python3 --version; \
+    gcc --version | head -n 1; g++ --version | head -n 1; python3 --version; \
+    test -f "$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h"; \
     git config --system safe.directory '*'; \
     groupadd --gid 1000 nb; \
     useradd --uid 1000 --gid nb --home-dir /tmp --no-create-home --shell /usr/sbin/nologin nb

@@ -7,8 +7,15 @@
 #   make wheels-lock   re-resolve and rewrite wheels/requirements.lock regardless
 #   make image         the CPU image, tagged nb-evidence:cpu and nb-evidence:<hash12> (content tag:
 #                      bundle/container.py image_tag), on BASE_IMAGE (default local/debian:bookworm)
+#   make image-smoke   check nb-evidence:cpu as a capture runs it (non-root, --network none,
+#                      read-only root, tmpfs /tmp): --help, the users' port's imports, torch.compile
+#   make wheels-cuda   build/wheels-cuda/*.whl (outside the CPU image's context), exactly the set of
+#                      wheels/requirements-cuda.lock: 71 wheels, 2.94 GB; prints the total size
+#   make wheels-cuda-lock  re-resolve and rewrite wheels/requirements-cuda.lock regardless
 #   make image-cuda    the CUDA image (Dockerfile.cuda), tagged nb-evidence:cuda and its content
-#                      tag; downloads several GB of wheels; not part of CI
+#                      tag; checks its torch/CUDA/gcc pins at build time; no GPU needed
+#   make ci-cuda       image-cuda, then scripts/image-smoke.sh cuda (--help, pins, torch.compile on
+#                      CPU, --network none); .ci/run runs it only when NB_CI_CUDA=1
 #
 # A Docker engine must answer (scripts/start-dockerd.sh starts one as root). The legacy builder is
 # used (DOCKER_BUILDKIT=0). Extra `docker build` flags: DOCKER_BUILD_FLAGS (e.g. --network host
@@ -34,7 +41,7 @@ image_labels(sys.argv[1], {"BASE_IMAGE": sys.argv[2]}, sys.argv[3], sys.argv[4])
 _TAG = $(PY) -c 'import sys; from bundle.container.docker_seam import image_content; \
 print(image_content(sys.argv[1], sys.argv[2], sys.argv[3]).tag)' '$(1)' '$(2)' '$(3)'
 
-.PHONY: base-image wheels wheels-lock image wheels-cuda wheels-cuda-lock image-cuda
+.PHONY: base-image wheels wheels-lock image image-smoke wheels-cuda wheels-cuda-lock image-cuda ci-cuda
 
 base-image:
 	DOCKER='$(DOCKER)' bash scripts/make-base-image.sh '$(LOCAL_BASE_IMAGE)'
@@ -55,8 +62,12 @@ image: wheels $(_BASE_PREREQ)
 	echo "image: $$tag = nb-evidence:cpu, id $$($(DOCKER) image inspect --format '{{.Id}}' $$tag), \
 	$$($(DOCKER) image inspect --format '{{.Size}}' $$tag) bytes, built in $$(( $$(date +%s) - start ))s"
 
+image-smoke:
+	DOCKER='$(DOCKER)' bash scripts/image-smoke.sh cpu
+
 wheels-cuda:
-	$(PY) scripts/lock-wheels.py wheels --flavor cuda
+	@start=$$(date +%s); $(PY) scripts/lock-wheels.py wheels --flavor cuda; \
+	echo "wheels-cuda: $$(du -sh build/wheels-cuda | cut -f1) in build/wheels-cuda, $$(( $$(date +%s) - start ))s"
 
 wheels-cuda-lock:
 	$(PY) scripts/lock-wheels.py lock --flavor cuda
@@ -65,6 +76,7 @@ wheels-cuda-lock:
 # a staged context of its own: Dockerfile.cuda, its lock, the wheels (hard links) and the source.
 image-cuda: wheels-cuda $(_BASE_PREREQ)
 	@set -e; \
+	start=$$(date +%s); \
 	rm -rf '$(CUDA_CONTEXT)'; \
 	mkdir -p '$(CUDA_CONTEXT)/wheels' '$(CUDA_CONTEXT)/wheels-cuda'; \
 	cp Dockerfile.cuda '$(CUDA_CONTEXT)/'; \
@@ -77,4 +89,9 @@ image-cuda: wheels-cuda $(_BASE_PREREQ)
 	eval "DOCKER_BUILDKIT=0 $(DOCKER) build -f '$(CUDA_CONTEXT)/Dockerfile.cuda' \
 		--build-arg BASE_IMAGE='$(BASE_IMAGE)' $$labels -t nb-evidence:cuda -t $$tag \
 		$(DOCKER_BUILD_FLAGS) '$(CUDA_CONTEXT)'"; \
-	echo "image-cuda: $$tag = nb-evidence:cuda, id $$($(DOCKER) image inspect --format '{{.Id}}' $$tag)"
+	rm -rf '$(CUDA_CONTEXT)'; \
+	echo "image-cuda: $$tag = nb-evidence:cuda, id $$($(DOCKER) image inspect --format '{{.Id}}' $$tag), \
+	$$($(DOCKER) image inspect --format '{{.Size}}' $$tag) bytes, built in $$(( $$(date +%s) - start ))s"
+
+ci-cuda: image-cuda
+	DOCKER='$(DOCKER)' bash scripts/image-smoke.sh cuda

@@ -7,7 +7,8 @@
     lock-wheels.py check       [--flavor cpu|cuda]   exit 1 unless the lock is complete and current
 
 Flavors:
-  cpu   wheels/*.whl, lock wheels/requirements.lock: requirements.txt under constraints.txt (torch
+  cpu   wheels/*.whl, lock wheels/requirements.lock: requirements.txt and requirements-target.txt
+        (the users' port's run-time imports: fabio, scipy, ...) under constraints.txt (torch
         2.13.0+cpu, which pip finds through the machine's find-links), plus pyproject.toml's
         [build-system] requires, for CPython 3.11 on manylinux x86_64 up to glibc 2.36 (Debian
         bookworm, the image's base).
@@ -19,8 +20,9 @@ Flavors:
 
 Every lock line is `name==version --hash=sha256:HEX`, hashed here with hashlib over the file pip
 saved. The lock's header records a sha256 of its inputs, so a changed requirements.txt,
-constraints.txt or build-system table is seen and the lock re-resolved. Only the standard library
-and `python -m pip` are used. Messages go to stderr, one line each; exit 1 on failure.
+requirements-target.txt, constraints.txt or build-system table is seen and the lock re-resolved.
+Only the standard library and `python -m pip` are used. Messages go to stderr, one line each;
+exit 1 on failure.
 """
 
 from __future__ import annotations
@@ -79,8 +81,15 @@ class Flavor:
         return options
 
     def requirements(self) -> list[str]:
-        """Top-level requirements: requirements.txt (torch swapped for cuda) + build backend."""
+        """Top-level requirements: requirements.txt + requirements-target.txt (torch swapped for
+        cuda) + build backend."""
         reqs = [ln for ln in _lines(REPO / "requirements.txt")]
+        # The target runtime (the users' port: fabio, scipy, ...), images only; a name already in
+        # requirements.txt is kept once (the same pin, or pip refuses the double requirement).
+        target = REPO / "requirements-target.txt"
+        if target.exists():
+            seen = {_name(r) for r in reqs}
+            reqs += [r for r in _lines(target) if _name(r) not in seen]
         if self.name == "cuda":
             reqs = [r for r in reqs if _name(r) != "torch"] + [CUDA_TORCH]
         pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
@@ -138,6 +147,11 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _size(paths) -> str:
+    total = sum(p.stat().st_size for p in paths)
+    return f"{total / 1e6:.1f} MB" if total < 1e9 else f"{total / 1e9:.2f} GB"
+
+
 def _wheel_name_version(path: Path) -> tuple[str, str]:
     parts = path.name[: -len(".whl")].split("-")
     if len(parts) < 5:
@@ -150,7 +164,9 @@ def _log(message: str) -> None:
 
 
 def _pip(args: list[str], options: list[str]) -> None:
-    cmd = [sys.executable, "-m", "pip", *options, *args]
+    # options after the subcommand: pip takes its general ones (--isolated, --cert) there too, but
+    # the index ones (--index-url) only there.
+    cmd = [sys.executable, "-m", "pip", args[0], *options, *args[1:]]
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if proc.returncode != 0:
         tail = [ln for ln in proc.stdout.splitlines() if ln.strip() and not ln.startswith("WARNING: Location")]
@@ -218,7 +234,10 @@ def lock(flavor: Flavor) -> None:
     ]
     flavor.lock.write_text("\n".join(header + body) + "\n")
     prune(flavor, {sha for _, _, sha in rows})
-    _log(f"wrote {flavor.lock.relative_to(REPO)} ({len(rows)} wheels) and filled {flavor.dest.relative_to(REPO)}/")
+    _log(
+        f"wrote {flavor.lock.relative_to(REPO)} ({len(rows)} wheels) and filled {flavor.dest.relative_to(REPO)}/"
+        f" ({_size(flavor.dest.glob('*.whl'))} of wheels)"
+    )
 
 
 def fetch(flavor: Flavor, entries: dict[str, str]) -> None:
@@ -240,7 +259,10 @@ def fetch(flavor: Flavor, entries: dict[str, str]) -> None:
         names = ", ".join(sorted(entries[s] for s in still))
         raise LockFailure(f"after download, no wheel in {flavor.dest} matches the lock for: {names}")
     prune(flavor, set(entries))
-    _log(f"{flavor.dest.relative_to(REPO)}/ holds the {len(entries)} wheels of {flavor.lock.relative_to(REPO)}")
+    _log(
+        f"{flavor.dest.relative_to(REPO)}/ holds the {len(entries)} wheels of {flavor.lock.relative_to(REPO)}"
+        f" ({_size(flavor.dest.glob('*.whl'))})"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
