@@ -15,7 +15,7 @@
 #   make image-cuda    the CUDA image (Dockerfile.cuda), tagged nb-evidence:cuda and its content
 #                      tag; checks its torch/CUDA/gcc pins at build time; no GPU needed
 #   make ci-cuda       image-cuda, then scripts/image-smoke.sh cuda (--help, pins, torch.compile on
-#                      CPU, --network none); .ci/run runs it only when NB_CI_CUDA=1
+#                      CPU, --network none); .ci/run runs it unless NB_CI_CUDA=0
 #
 # A Docker engine must answer (scripts/start-dockerd.sh starts one as root). The legacy builder is
 # used (DOCKER_BUILDKIT=0). Extra `docker build` flags: DOCKER_BUILD_FLAGS (e.g. --network host
