@@ -21,6 +21,7 @@ from bundle.analysis.numbers import finite_number
 # --------------------------------------------------------------------------- marks and labels
 
 OK, BAD, DASH = "✓", "✗", "—"
+MARK_COLUMN = f"{OK}/{BAD}"  # the heading of a column of marks
 ABSENT = "n/a"  # an absent number in the ledger's prose
 
 PARITY, PARITY_FAILURE, PARTIAL = "PARITY", "PARITY FAILURE", "PARTIAL"
