@@ -25,7 +25,7 @@ from typing import Any, Mapping
 from bundle.analysis.chain import FINAL_KEY
 from bundle.ledger.reading import engines, factor_differs
 from bundle.model.errors import BundleError, UserError
-from bundle.present.vocabulary import (CHAIN_PRODUCT, PRINTS_UNUSED, fmt_full,
+from bundle.present.vocabulary import (CHAIN_PRODUCT, NOT_CHECKABLE, PRINTS_UNUSED, fmt_full,
                                        fmt_plain, fmt_ratio, plural, ratio_label, result_word)
 from bundle.store.archive import display_path
 from bundle.store.schema import MANIFEST_NAME, load_manifest
@@ -98,7 +98,7 @@ def _consistency_table(consistency: Mapping[str, Any], ref: str, cand: str) -> l
     for e in order:
         c = consistency[e] if isinstance(consistency[e], dict) else {}
         ok = c.get("consistent")
-        word = "yes" if ok is True else ("**NO**" if ok is False else "not checkable")
+        word = "yes" if ok is True else ("**NO**" if ok is False else NOT_CHECKABLE)
         r = fmt_plain(c.get("ratio")) if ok is True else fmt_ratio(c.get("ratio"))
         out.append(f"| {e} | {fmt_full(c.get('product'))} | {fmt_full(c.get('final'))} | {r} | {word} |")
         if ok is False:

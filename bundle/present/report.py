@@ -22,9 +22,9 @@ from bundle.present.vocabulary import (BAD, CHAIN_FORMULA, CORRELATION_LABEL,
                                        CORRELATION_PASS_LINE, DASH, FIRST_CHAIN_DIVERGENCE_AT,
                                        FIRST_DIVERGENCE_AT, MARK_COLUMN, NOT_SELF_CONSISTENT, OK,
                                        PEAK_DISTANCE_LABEL, PEAK_DISTANCE_PASS_LINE, PRINTS_UNUSED,
-                                       chain_totals, consistency_state, fmt_short, fmt_value,
-                                       mark, not_checkable, parity_sentence, ratio_label,
-                                       verdict_word)
+                                       WITHIN_TOLERANCE, chain_totals, consistency_state,
+                                       fmt_short, fmt_value, mark, not_checkable,
+                                       parity_sentence, ratio_label, verdict_word)
 from bundle.present.vocabulary import key_label as _vocab_key_label
 
 STDERR_TAIL_LINES = 15
@@ -131,7 +131,7 @@ def _first_divergence(result: CaptureResult) -> list[str]:
     ref, cand = cmp.ref_engine, cmp.cand_engine
     if fd is None:
         out.append(f"None: every value of the {cmp.keys_compared} keys both traces printed is "
-                   "within tolerance.")
+                   f"{WITHIN_TOLERANCE}.")
         missing = {e: ks for e, ks in cmp.missing.items() if ks}
         if missing:
             out.append("")

@@ -180,9 +180,12 @@ def consistency_state(consistent: bool | None) -> str:
     return "consistent" if consistent else "undetermined" if consistent is None else "NOT consistent"
 
 
+NOT_CHECKABLE = "not checkable"
+
+
 def not_checkable(missing: str = "") -> str:
     """Self-consistency that cannot be checked, and the chain keys (listed) that made it so."""
-    return "self-consistency not checkable" + (f" (missing {missing})" if missing else "")
+    return f"self-consistency {NOT_CHECKABLE}" + (f" (missing {missing})" if missing else "")
 
 
 def chain_totals(product_of_ratios: str, final_ratio: str) -> str:
