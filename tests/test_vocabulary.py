@@ -1,6 +1,6 @@
 """One presentation vocabulary and one set of pass thresholds: the writers of report.md, the
 terminal summary, the ledger entry and the export word results only through
-bundle/present/vocabulary.py, and the thresholds exist once, in bundle/analysis/metrics.py."""
+bundle/present/vocabulary.py, and the thresholds exist once, in bundle/model/thresholds.py."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from capture_fixtures import divergent_result
 from rich.console import Console
 
-from bundle.analysis import metrics
+from bundle.model import thresholds as metrics
 from bundle.present import vocabulary as v
 from bundle.present.report import report_markdown
 
@@ -43,10 +43,10 @@ def _sources():
             yield str(path.relative_to(REPO)), path
 
 
-def test_the_correlation_threshold_is_a_literal_only_in_metrics():
+def test_the_correlation_threshold_is_a_literal_only_in_thresholds():
     found = [rel for rel, path in _sources()
              if any(type(c) is float and c == metrics.CORRELATION_PASS for c in _code_constants(path))]
-    assert found == ["bundle/analysis/metrics.py"]
+    assert found == ["bundle/model/thresholds.py"]
 
 
 @pytest.mark.parametrize("text", ["0.999", "≥ 0", "≤ 1", "1e-6", "1e-06"])

@@ -8,13 +8,15 @@ Metrics, with r the reference image and c the candidate, sums accumulated in flo
 - rmse = sqrt(mean((c - r)^2));
 - pearson = sum((r - mean r)(c - mean c)) / sqrt(sum((r - mean r)^2) sum((c - mean c)^2)), nan
   (without a warning) when either image is constant or holds nan/inf; correlation_pass when
-  pearson >= 0.999;
+  pearson >= CORRELATION_PASS (bundle.model.thresholds);
 - bright peaks: a pixel is a peak when it is above mean + 5 std of its image's finite pixels and
   a local maximum of its 3x3 neighbourhood (strictly above the neighbours before it in memory
   order, at least equal to those after, so a flat top gives one peak); at most the 1000 brightest
   are kept. Peaks are matched greedily, nearest pair first, within 5 px; mean_peak_distance is the
-  mean distance of the matched pairs; peak_distance_pass when it is <= 1 px. The pass is None when
-  neither image has a peak and False when only one has, or none matched.
+  mean distance of the matched pairs; peak_distance_pass when it is <= PEAK_DISTANCE_PASS px. The
+  pass is None when neither image has a peak and False when only one has, or none matched.
+
+The pass thresholds are bundle.model.thresholds' (the one definition every writer words).
 """
 
 from __future__ import annotations
@@ -30,12 +32,11 @@ import numpy as np
 from bundle.analysis.numbers import ratio
 from bundle.model.errors import ImageError
 from bundle.model.records import EngineImageStats, ImageMetrics
+from bundle.model.thresholds import CORRELATION_PASS, PEAK_DISTANCE_PASS
 
 PEAK_SIGMA = 5.0
 PEAK_MAX_COUNT = 1000
 PEAK_MATCH_RADIUS = 5.0
-CORRELATION_PASS = 0.999
-PEAK_DISTANCE_PASS = 1.0
 _BLOCK_ELEMENTS = 1 << 18  # float64 work arrays stay ~2 MB each
 
 

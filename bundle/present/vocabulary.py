@@ -3,8 +3,8 @@ report.md, the terminal summary, the ledger attempt and the export write about a
 
 Pure constants and functions over plain values (no I/O, no rich, no Markdown tables): each
 writer composes these into its own layout, so a word changed here changes everywhere. The pass
-thresholds are bundle.analysis.metrics' (analysis decides pass/fail); this module only words
-them. Three number styles exist because three audiences read them: ``fmt_value``/``fmt_short``
+thresholds are bundle.model.thresholds' (analysis decides pass/fail with them); this module only
+words them. Three number styles exist because three audiences read them: ``fmt_value``/``fmt_short``
 for report and terminal (an absent value is a dash), ``fmt_plain``/``fmt_ratio``/``fmt_pair`` for
 the ledger's prose (an absent value is "n/a", a ratio never rounds to a false 1), ``fmt_json``
 for numbers read back from a manifest (where nan/inf are strings).
@@ -15,8 +15,8 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from bundle.analysis.chain import FINAL_KEY, SCALING_KEYS
-from bundle.analysis.metrics import CORRELATION_PASS, PEAK_DISTANCE_PASS
 from bundle.analysis.numbers import finite_number
+from bundle.model.thresholds import CORRELATION_PASS, PEAK_DISTANCE_PASS
 
 # --------------------------------------------------------------------------- marks and labels
 
