@@ -8,55 +8,39 @@ shows a bundle hands them to its Console. Floats in a manifest may be the string
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Mapping
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-OK = Text("✓", style="bold green")
-BAD = Text("✗", style="bold red")
+from bundle.model.records import Tolerance
+from bundle.present import vocabulary as v
+from bundle.present.vocabulary import fmt_json as fmt
+
+MARK_STYLE = {v.OK: "bold green", v.BAD: "bold red", v.DASH: "dim"}
+DEFAULT_RTOL = Tolerance().rtol  # a recorded factor without "matches" is judged by the default
 VERDICT_STYLE = {"parity": "bold green", "divergence": "bold red", "incomplete": "bold yellow"}
 
 
-def _num(v: Any) -> float | None:
-    if v is None:
-        return None
-    if isinstance(v, str):
-        try:
-            return float(v)
-        except ValueError:
-            return None
-    return float(v)
-
-
-def fmt(v: Any, digits: int = 15) -> str:
-    """%.15g for values (as traces print them); "—" for an absent value."""
-    x = _num(v)
-    if x is None:
-        return "—" if v is None else str(v)
-    return f"{x:.{digits}g}"
-
-
 def _mark(flag: bool | None) -> Text:
-    if flag is None:
-        return Text("—", style="dim")
-    return OK.copy() if flag else BAD.copy()
+    word = v.mark(flag)
+    return Text(word, style=MARK_STYLE[word])
 
 
 def _verdict(result: Mapping) -> Text:
     verdict = str(result.get("verdict", "?"))
     t = Text("Verdict: ", style="bold")
-    t.append(verdict.upper(), style=VERDICT_STYLE.get(verdict, "bold"))
+    t.append(v.verdict_word(verdict), style=VERDICT_STYLE.get(verdict, "bold"))
     fd = result.get("first_divergence")
     if verdict == "divergence" and fd:
-        t.append(" — first divergence at ")
+        t.append(f" — {v.FIRST_DIVERGENCE_AT} ")
         t.append(_key_label(fd), style="bold")
     elif verdict == "divergence" and result.get("first_chain_divergence"):
-        t.append(" — first chain divergence at ")
+        t.append(f" — {v.FIRST_CHAIN_DIVERGENCE_AT} ")
         t.append(result["first_chain_divergence"]["key"], style="bold")
     elif verdict == "parity":
-        t.append(f" — {result.get('keys_compared', 0)} keys agree within tolerance")
+        t.append(f" — {v.parity_sentence_short(result.get('keys_compared', 0))}")
     if result.get("status") == "partial":
         t.append("  (status: partial)", style="yellow")
     if result.get("bundle"):
@@ -65,12 +49,7 @@ def _verdict(result: Mapping) -> Text:
 
 
 def _key_label(d: Mapping) -> str:
-    label = str(d.get("key"))
-    if d.get("component"):
-        label += f"[{d['component']}]"
-    if d.get("occurrence"):
-        label += f"#{int(d['occurrence']) + 1}"
-    return label
+    return v.key_label(str(d.get("key")), int(d.get("occurrence") or 0), d.get("component") or None)
 
 
 def _engines(result: Mapping) -> tuple[str, str]:
@@ -90,7 +69,7 @@ def _first_divergence(result: Mapping, ref: str, cand: str) -> RenderableType | 
     t.add_row(ref, fmt(fd.get(ref)))
     t.add_row(cand, fmt(fd.get(cand)))
     t.add_row("rel diff", fmt(fd.get("rel_diff"), 3))
-    t.add_row(f"ratio {cand}/{ref}", fmt(fd.get("ratio"), 8))
+    t.add_row(f"ratio {v.ratio_label(ref, cand)}", fmt(fd.get("ratio"), 8))
     return t
 
 
@@ -103,36 +82,35 @@ def _chain(result: Mapping, ref: str, cand: str) -> list[RenderableType]:
         t.add_column("factor")
         t.add_column(ref, justify="right")
         t.add_column(cand, justify="right")
-        t.add_column(f"{cand}/{ref}", justify="right")
+        t.add_column(v.ratio_label(ref, cand), justify="right")
         t.add_column("", justify="center")
         first = (result.get("first_chain_divergence") or {}).get("key")
         for f in factors:
             matches = f.get("matches")
             if matches is None:
-                r = _num(f.get("ratio"))
-                matches = None if r is None else (math.isfinite(r) and abs(r - 1) <= 1e-6)
+                r = v.from_json(f.get("ratio"))
+                matches = None if r is None else (math.isfinite(r) and abs(r - 1) <= DEFAULT_RTOL)
             t.add_row(Text(str(f.get("key")), style="bold red" if f.get("key") == first else ""),
                       fmt(f.get(ref)), fmt(f.get(cand)), fmt(f.get("ratio"), 8), _mark(matches))
         out.append(t)
-        out.append(Text(f"product of ratios {fmt(chain.get('product_of_ratios'), 8)}, "
-                        f"final ratio {fmt(chain.get('final_ratio'), 8)}", style="dim"))
+        out.append(Text(v.chain_totals_short(fmt(chain.get('product_of_ratios'), 8),
+                                             fmt(chain.get('final_ratio'), 8)), style="dim"))
     for engine, c in (chain.get("consistency") or {}).items():
         line = Text(f"{engine}: ", style="bold")
         if c.get("missing"):
-            line.append(f"self-consistency not checkable (missing {', '.join(c['missing'])})",
-                        style="yellow")
+            line.append(v.not_checkable(', '.join(c['missing'])), style="yellow")
         elif c.get("consistent"):
             line.append(f"product {fmt(c.get('product'))} vs final {fmt(c.get('final'))}, "
-                        f"ratio {fmt(c.get('ratio'), 8)} — consistent ")
-            line.append("✓", style="bold green")
+                        f"ratio {fmt(c.get('ratio'), 8)} — {v.consistency_state(True)} ")
+            line.append(_mark(True))
         elif c.get("consistent") is False:
-            line.append(f"NOT self-consistent: final/product = {fmt(c.get('ratio'), 8)} ",
+            line.append(f"{v.NOT_SELF_CONSISTENT}: final/product = {fmt(c.get('ratio'), 8)} ",
                         style="bold white on red")
             line.append(f" (product {fmt(c.get('product'))}, printed final "
-                        f"{fmt(c.get('final'))}: the trace prints numbers it did not use)",
+                        f"{fmt(c.get('final'))}: the trace {v.PRINTS_UNUSED})",
                         style="red")
         else:
-            line.append("self-consistency undetermined", style="yellow")
+            line.append(v.SELF_CONSISTENCY_UNDETERMINED, style="yellow")
         out.append(line)
     return out
 
@@ -148,9 +126,9 @@ def _metrics(result: Mapping, ref: str, cand: str) -> RenderableType:
     t.add_column("value", justify="right")
     t.add_column("", justify="center")
     rs, cs = m.get(ref) or {}, m.get(cand) or {}
-    t.add_row("correlation (≥ 0.999)", "", "", fmt(m.get("pearson"), 6),
+    t.add_row(f"correlation ({v.CORRELATION_PASS_LINE})", "", "", fmt(m.get("pearson"), 6),
               _mark(m.get("correlation_pass")))
-    t.add_row(f"sum ratio {cand}/{ref}", fmt(rs.get("total"), 6), fmt(cs.get("total"), 6),
+    t.add_row(f"sum ratio {v.ratio_label(ref, cand)}", fmt(rs.get("total"), 6), fmt(cs.get("total"), 6),
               fmt(m.get("sum_ratio"), 6), Text(""))
     def where(s: Mapping) -> str:
         return f"{fmt(s.get('max'), 6)} @ ({s.get('max_slow')}, {s.get('max_fast')})"
@@ -162,7 +140,7 @@ def _metrics(result: Mapping, ref: str, cand: str) -> RenderableType:
     peaks = m.get("peaks") or {}
     t.add_row("peaks matched", str(peaks.get(ref, "")), str(peaks.get(cand, "")),
               str(m.get("peaks_matched", "")), Text(""))
-    t.add_row("mean peak distance (≤ 1 px)", "", "", fmt(m.get("mean_peak_distance"), 4),
+    t.add_row(f"mean peak distance ({v.PEAK_DISTANCE_PASS_LINE})", "", "", fmt(m.get("mean_peak_distance"), 4),
               _mark(m.get("peak_distance_pass")))
     return t
 
@@ -177,7 +155,7 @@ def _failed(result: Mapping) -> RenderableType | None:
     t.add_column("why")
     for f in failed:
         exit_text = ("timeout" if f.get("timed_out") else
-                     "—" if f.get("exit_code") is None else str(f.get("exit_code")))
+                     v.DASH if f.get("exit_code") is None else str(f.get("exit_code")))
         t.add_row(str(f.get("step")), exit_text, str(f.get("error") or ""))
     return t
 

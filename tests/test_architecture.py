@@ -82,3 +82,32 @@ def test_only_the_seam_imports_docker():
     importers = [str(path.relative_to(REPO)) for _m, path, tree in _sources()
                  if any(t == "docker" or t.startswith("docker.") for t, _ in _imports(tree))]
     assert importers == ["bundle/container/docker_seam.py"]
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """module -> the modules of ours it imports (at any depth, lazy imports too). ``from pkg
+    import mod`` counts as importing pkg.mod when that is a module."""
+    sources = list(_sources())
+    known = {module for module, _p, _t in sources}
+    graph: dict[str, set[str]] = {}
+    for module, _path, tree in sources:
+        deps = set()
+        for target, names in _imports(tree):
+            subs = {f"{target}.{n}" for n in names} & known
+            deps |= subs or ({target} & known)
+        graph[module] = deps - {module}
+    return graph
+
+
+def test_no_two_modules_import_each_other():
+    graph = _module_graph()
+    cycles = sorted({tuple(sorted((a, b))) for a, deps in graph.items() for b in deps
+                     if a in graph.get(b, ())})
+    assert not cycles, "\n".join(f"{a} <-> {b}" for a, b in cycles)
+
+
+def test_the_module_graph_sees_lazy_imports():
+    # The cycle check is only as good as the graph: a lazy import inside a function must show.
+    graph = _module_graph()
+    assert "bundle.analysis.metrics" in graph["bundle.pipeline"]
+    assert "bundle.analysis.numbers" in graph["bundle.analysis.chain"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from bundle.analysis.compare import NO_OVERRIDES, ratio, rel_diff, values_match
+from bundle.analysis.numbers import NO_OVERRIDES, ratio, rel_diff, values_match
 from bundle.model.records import ChainFactor, ChainReport, Consistency, Tolerance, Trace
 
 FINAL_KEY = "I_pixel_final"

@@ -23,60 +23,19 @@ side printed a token that is not a number. Every status but ``match`` is a diver
 
 from __future__ import annotations
 
-import math
-from types import MappingProxyType
 from typing import Any, Mapping
 
-from bundle.model.records import Comparison, ComparisonRow, Tolerance, Trace, TraceEntry
-
-NO_OVERRIDES: Mapping[str, Tolerance] = MappingProxyType({})
+from bundle.analysis.chain import chain_report
+# The numeric rule lives in numbers.py (chain uses it too); re-exported: callers know it as compare's.
+from bundle.analysis.numbers import NO_OVERRIDES, abs_diff, json_float, ratio, rel_diff, values_match
+from bundle.model.records import (ChainFactor, ChainReport, Comparison, ComparisonRow, Tolerance,
+                                   Trace, TraceEntry)
 
 # Field names a JSON summary object already uses; an engine may not be named like one of them.
 _RESERVED = frozenset(
     {"key", "occurrence", "component", "status", "abs_diff", "rel_diff", "ratio", "rtol", "atol",
      "matches", "product", "final", "consistent", "missing"}
 )
-
-
-# --------------------------------------------------------------------------- the numeric rule
-
-
-def ratio(cand: float, ref: float) -> float:
-    """cand / ref with IEEE 754 semantics: ±inf when ref is ±0 and cand is not 0, nan for 0/0."""
-    if ref == 0.0:
-        if cand == 0.0 or math.isnan(cand):
-            return math.nan
-        return math.copysign(math.inf, cand) * math.copysign(1.0, ref)
-    return cand / ref
-
-
-def rel_diff(a: float, b: float) -> float:
-    """|a - b| / max(|a|, |b|), symmetric, 0 for identical values (nan and inf included)."""
-    if a == b or (math.isnan(a) and math.isnan(b)):
-        return 0.0
-    if math.isnan(a) or math.isnan(b):
-        return math.nan
-    if math.isinf(a) or math.isinf(b):
-        return 2.0 if math.isinf(a) and math.isinf(b) else 1.0
-    scale = max(abs(a), abs(b))
-    diff = abs(a - b)
-    if math.isinf(diff):  # both finite but their difference overflows: scale first
-        return abs(a / scale - b / scale)
-    return diff / scale
-
-
-def abs_diff(a: float, b: float) -> float:
-    """|a - b|, 0 for identical values (nan and inf included)."""
-    if a == b or (math.isnan(a) and math.isnan(b)):
-        return 0.0
-    return abs(a - b)
-
-
-def values_match(ref: float, cand: float, tol: Tolerance) -> bool:
-    """The match rule of this module's docstring."""
-    if ref == cand or (math.isnan(ref) and math.isnan(cand)):
-        return True  # both 0 (of either sign), the same infinity, equal finite values, both nan
-    return abs_diff(ref, cand) <= tol.atol or rel_diff(ref, cand) <= tol.rtol
 
 
 # --------------------------------------------------------------------------- rows
@@ -144,9 +103,6 @@ def compare_traces(
     ``first_divergence`` is the first row whose status is not ``match``. The normalization
     chain (bundle.analysis.chain) is compared with the same tolerances.
     """
-    # Imported here: bundle.analysis.chain uses this module's numeric rule.
-    from bundle.analysis.chain import chain_report
-
     if ref_engine == cand_engine:
         raise ValueError(f"reference and candidate engines must differ, both are {ref_engine!r}")
 
@@ -184,19 +140,6 @@ def compare_traces(
 # --------------------------------------------------------------------------- JSON
 
 
-def json_float(x: float | None) -> float | str | None:
-    """A float made JSON-safe: finite floats as they are, nan/inf as the strings "nan", "inf",
-    "-inf"; None (a value that side does not have) stays None."""
-    if x is None:
-        return None
-    x = float(x)
-    if math.isnan(x):
-        return "nan"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    return x
-
-
 def _check_engine_names(*engines: str) -> None:
     for e in engines:
         if e in _RESERVED:
@@ -223,63 +166,69 @@ def summary_json(comparison: Comparison) -> dict[str, Any]:
     """
     re_, ce = comparison.ref_engine, comparison.cand_engine
     _check_engine_names(re_, ce)
-    chain = comparison.chain
-
-    fd = comparison.first_divergence
-    first = None
-    if fd is not None:
-        first = {
-            "key": fd.key,
-            "occurrence": fd.occurrence,
-            "component": fd.component,
-            "status": fd.status,
-            re_: json_float(fd.ref),
-            ce: json_float(fd.cand),
-            "abs_diff": json_float(fd.abs_diff),
-            "rel_diff": json_float(fd.rel_diff),
-            "ratio": json_float(fd.ratio),
-            "rtol": json_float(fd.rtol),
-            "atol": json_float(fd.atol),
-        }
-    cd = chain.first_divergence
-    first_chain = None
-    if cd is not None:
-        first_chain = {
-            "key": cd.key,
-            "component": 0,
-            re_: json_float(cd.ref),
-            ce: json_float(cd.cand),
-            "rel_diff": json_float(cd.rel_diff),
-            "ratio": json_float(cd.ratio),
-        }
     return {
-        "first_divergence": first,
-        "first_chain_divergence": first_chain,
-        "chain": {
-            "factors": [
-                {
-                    "key": f.key,
-                    re_: json_float(f.ref),
-                    ce: json_float(f.cand),
-                    "ratio": json_float(f.ratio),
-                    "rel_diff": json_float(f.rel_diff),
-                    "matches": f.matches,
-                }
-                for f in chain.factors
-            ],
-            "product_of_ratios": json_float(chain.product_of_ratios),
-            "final_ratio": json_float(chain.final_ratio),
-            "consistency": {
-                engine: {
-                    "product": json_float(c.product),
-                    "final": json_float(c.final),
-                    "ratio": json_float(c.ratio),
-                    "consistent": c.consistent,
-                    "missing": list(c.missing),
-                }
-                for engine, c in chain.consistency.items()
-            },
-        },
+        "first_divergence": _first_json(comparison.first_divergence, re_, ce),
+        "first_chain_divergence": _first_chain_json(comparison.chain.first_divergence, re_, ce),
+        "chain": _chain_json(comparison.chain, re_, ce),
         "missing": {engine: list(keys) for engine, keys in comparison.missing.items()},
         "keys_compared": comparison.keys_compared,
+    }
+
+
+def _first_json(fd: ComparisonRow | None, re_: str, ce: str) -> dict[str, Any] | None:
+    if fd is None:
+        return None
+    return {
+        "key": fd.key,
+        "occurrence": fd.occurrence,
+        "component": fd.component,
+        "status": fd.status,
+        re_: json_float(fd.ref),
+        ce: json_float(fd.cand),
+        "abs_diff": json_float(fd.abs_diff),
+        "rel_diff": json_float(fd.rel_diff),
+        "ratio": json_float(fd.ratio),
+        "rtol": json_float(fd.rtol),
+        "atol": json_float(fd.atol),
+    }
+
+
+def _first_chain_json(cd: ChainFactor | None, re_: str, ce: str) -> dict[str, Any] | None:
+    if cd is None:
+        return None
+    return {
+        "key": cd.key,
+        "component": 0,
+        re_: json_float(cd.ref),
+        ce: json_float(cd.cand),
+        "rel_diff": json_float(cd.rel_diff),
+        "ratio": json_float(cd.ratio),
+    }
+
+
+def _chain_json(chain: ChainReport, re_: str, ce: str) -> dict[str, Any]:
+    return {
+        "factors": [
+            {
+                "key": f.key,
+                re_: json_float(f.ref),
+                ce: json_float(f.cand),
+                "ratio": json_float(f.ratio),
+                "rel_diff": json_float(f.rel_diff),
+                "matches": f.matches,
+            }
+            for f in chain.factors
+        ],
+        "product_of_ratios": json_float(chain.product_of_ratios),
+        "final_ratio": json_float(chain.final_ratio),
+        "consistency": {
+            engine: {
+                "product": json_float(c.product),
+                "final": json_float(c.final),
+                "ratio": json_float(c.ratio),
+                "consistent": c.consistent,
+                "missing": list(c.missing),
+            }
+            for engine, c in chain.consistency.items()
+        },
     }

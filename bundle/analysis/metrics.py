@@ -8,13 +8,15 @@ Metrics, with r the reference image and c the candidate, sums accumulated in flo
 - rmse = sqrt(mean((c - r)^2));
 - pearson = sum((r - mean r)(c - mean c)) / sqrt(sum((r - mean r)^2) sum((c - mean c)^2)), nan
   (without a warning) when either image is constant or holds nan/inf; correlation_pass when
-  pearson >= 0.999;
+  pearson >= CORRELATION_PASS (bundle.model.thresholds);
 - bright peaks: a pixel is a peak when it is above mean + 5 std of its image's finite pixels and
   a local maximum of its 3x3 neighbourhood (strictly above the neighbours before it in memory
   order, at least equal to those after, so a flat top gives one peak); at most the 1000 brightest
   are kept. Peaks are matched greedily, nearest pair first, within 5 px; mean_peak_distance is the
-  mean distance of the matched pairs; peak_distance_pass when it is <= 1 px. The pass is None when
-  neither image has a peak and False when only one has, or none matched.
+  mean distance of the matched pairs; peak_distance_pass when it is <= PEAK_DISTANCE_PASS px. The
+  pass is None when neither image has a peak and False when only one has, or none matched.
+
+The pass thresholds are bundle.model.thresholds' (the one definition every writer words).
 """
 
 from __future__ import annotations
@@ -27,15 +29,14 @@ from typing import Iterator
 
 import numpy as np
 
-from bundle.analysis.compare import ratio
+from bundle.analysis.numbers import ratio
 from bundle.model.errors import ImageError
 from bundle.model.records import EngineImageStats, ImageMetrics
+from bundle.model.thresholds import CORRELATION_PASS, PEAK_DISTANCE_PASS
 
 PEAK_SIGMA = 5.0
 PEAK_MAX_COUNT = 1000
 PEAK_MATCH_RADIUS = 5.0
-CORRELATION_PASS = 0.999
-PEAK_DISTANCE_PASS = 1.0
 _BLOCK_ELEMENTS = 1 << 18  # float64 work arrays stay ~2 MB each
 
 
@@ -241,9 +242,33 @@ def image_metrics(
     if sr.shape != ref.shape or sc.shape != cand.shape:
         raise ValueError("image summaries do not match the images' shapes")
     slow, fast = ref.shape
-    n = ref.size
+    sse, src = _cross_terms(ref, cand, sr.mean, sc.mean)
+    pearson = _pearson(sr.centered_sq, sc.centered_sq, src)
+    matched = match_peaks(sr.peaks, sc.peaks)
+    n_r, n_c = int(sr.peaks[0].size), int(sc.peaks[0].size)
+    mean_dist = float(np.mean(matched)) if matched else None
+    return ImageMetrics(
+        ref_engine=ref_engine,
+        cand_engine=cand_engine,
+        slow=slow,
+        fast=fast,
+        ref=_engine_stats(ref_engine, ref, sr, pixel),
+        cand=_engine_stats(cand_engine, cand, sc, pixel),
+        sum_ratio=ratio(sc.total, sr.total),
+        rmse=math.sqrt(sse / ref.size),
+        pearson=pearson,
+        peaks_ref=n_r,
+        peaks_cand=n_c,
+        peaks_matched=len(matched),
+        mean_peak_distance=mean_dist,
+        correlation_pass=bool(pearson >= CORRELATION_PASS),
+        peak_distance_pass=_peak_distance_pass(n_r, n_c, mean_dist),
+    )
 
-    mean_r, mean_c = sr.mean, sc.mean
+
+def _cross_terms(ref: np.ndarray, cand: np.ndarray, mean_r: float, mean_c: float
+                 ) -> tuple[float, float]:
+    """(sum((c - r)^2), sum((r - mean r)(c - mean c))) in one blocked float64 pass."""
     sse = src = 0.0
     with np.errstate(all="ignore"):
         for r, c, d in _row_blocks(ref, cand, spare=1):
@@ -253,49 +278,34 @@ def image_metrics(
             r -= mean_r
             c -= mean_c
             src += float(np.dot(r.reshape(-1), c.reshape(-1)))
-    srr, scc = sr.centered_sq, sc.centered_sq
-    if srr > 0 and scc > 0 and math.isfinite(srr) and math.isfinite(scc) and math.isfinite(src):
-        denom = srr * scc  # one sqrt of the product keeps pearson(a, a) exactly 1
-        if math.isfinite(denom) and denom > 0:
-            pearson = src / math.sqrt(denom)
-        else:  # the product over- or underflows
-            pearson = src / math.sqrt(srr) / math.sqrt(scc)
-        pearson = max(-1.0, min(1.0, pearson))
-    else:
-        pearson = math.nan
-    rmse = math.sqrt(sse / n)
+    return sse, src
 
-    def stats(engine: str, img: np.ndarray, s: ImageSummary) -> EngineImageStats:
-        traced = None
-        if pixel is not None and 0 <= pixel[0] < slow and 0 <= pixel[1] < fast:
-            traced = float(img[pixel[0], pixel[1]])
-        return EngineImageStats(
-            engine=engine, total=s.total, mean=s.total / n, max=s.max, max_slow=s.max_slow,
-            max_fast=s.max_fast, traced_value=traced,
-        )
 
-    matched = match_peaks(sr.peaks, sc.peaks)
-    n_r, n_c = int(sr.peaks[0].size), int(sc.peaks[0].size)
-    mean_dist = float(np.mean(matched)) if matched else None
-    if n_r == 0 and n_c == 0:
-        distance_pass = None
-    else:
-        distance_pass = mean_dist is not None and mean_dist <= PEAK_DISTANCE_PASS
+def _pearson(srr: float, scc: float, src: float) -> float:
+    """The correlation from the centred sums; nan when an image is constant or not finite."""
+    if not (srr > 0 and scc > 0 and math.isfinite(srr) and math.isfinite(scc) and math.isfinite(src)):
+        return math.nan
+    denom = srr * scc  # one sqrt of the product keeps pearson(a, a) exactly 1
+    if math.isfinite(denom) and denom > 0:
+        pearson = src / math.sqrt(denom)
+    else:  # the product over- or underflows
+        pearson = src / math.sqrt(srr) / math.sqrt(scc)
+    return max(-1.0, min(1.0, pearson))
 
-    return ImageMetrics(
-        ref_engine=ref_engine,
-        cand_engine=cand_engine,
-        slow=slow,
-        fast=fast,
-        ref=stats(ref_engine, ref, sr),
-        cand=stats(cand_engine, cand, sc),
-        sum_ratio=ratio(sc.total, sr.total),
-        rmse=rmse,
-        pearson=pearson,
-        peaks_ref=n_r,
-        peaks_cand=n_c,
-        peaks_matched=len(matched),
-        mean_peak_distance=mean_dist,
-        correlation_pass=bool(pearson >= CORRELATION_PASS),
-        peak_distance_pass=distance_pass,
+
+def _engine_stats(engine: str, img: np.ndarray, s: ImageSummary,
+                  pixel: tuple[int, int] | None) -> EngineImageStats:
+    slow, fast = img.shape
+    traced = None
+    if pixel is not None and 0 <= pixel[0] < slow and 0 <= pixel[1] < fast:
+        traced = float(img[pixel[0], pixel[1]])
+    return EngineImageStats(
+        engine=engine, total=s.total, mean=s.total / img.size, max=s.max, max_slow=s.max_slow,
+        max_fast=s.max_fast, traced_value=traced,
     )
+
+
+def _peak_distance_pass(n_ref: int, n_cand: int, mean_dist: float | None) -> bool | None:
+    if n_ref == 0 and n_cand == 0:
+        return None
+    return mean_dist is not None and mean_dist <= PEAK_DISTANCE_PASS

@@ -22,10 +22,12 @@ import shlex
 from pathlib import Path
 from typing import Any, Mapping
 
-from bundle.store.archive import display_path
+from bundle.analysis.chain import FINAL_KEY
+from bundle.ledger.reading import engines, factor_differs
 from bundle.model.errors import BundleError, UserError
-from bundle.analysis.chain import CHAIN_KEYS
-from bundle.ledger.fixplan import _engines, _factor_differs, _num, _ratio, _result_word
+from bundle.present.vocabulary import (CHAIN_PRODUCT, NOT_CHECKABLE, PRINTS_UNUSED, fmt_full,
+                                       fmt_plain, fmt_ratio, plural, ratio_label, result_word)
+from bundle.store.archive import display_path
 from bundle.store.schema import MANIFEST_NAME, load_manifest
 from bundle.store.verify import is_safe_relpath, require_intact
 
@@ -34,13 +36,6 @@ _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 def trace_file_name(engine: str) -> str:
     return f"trace_{_SAFE.sub('_', engine)}_scaling.log"
-
-
-def _full(x: Any) -> str:
-    """A value as the traces print it: %.15g (ints as ints)."""
-    if isinstance(x, float):
-        return _num(x, 15)
-    return _num(x)
 
 
 def trace_lines(log: bytes, prefix: str) -> bytes:
@@ -56,68 +51,71 @@ def trace_lines(log: bytes, prefix: str) -> bytes:
 def chain_markdown(manifest: Mapping[str, Any]) -> str:
     """The normalization-chain table of ``manifest.result.chain`` and the self-consistency rows."""
     res = manifest.get("result") or {}
-    ref, cand = _engines(manifest)
-    rl = f"{cand}/{ref}"
+    ref, cand = engines(manifest)
+    out = [f"# Normalization chain: bundle {manifest.get('bundle_id', '?')}", ""]
+    out.append(f"Reference engine `{ref}`, candidate `{cand}`. Result: {result_word(res, ref, cand)}.")
+    out.append("")
+    out += _factor_table(manifest, ref, cand)
+    out += ["", "## Self-consistency", ""]
+    out.append(f"Each engine's own factors composed, {CHAIN_PRODUCT}, against the {FINAL_KEY} it printed.")
+    out.append("")
+    out += _consistency_table((res.get("chain") or {}).get("consistency") or {}, ref, cand)
+    return "\n".join(out) + "\n"
+
+
+def _factor_table(manifest: Mapping[str, Any], ref: str, cand: str) -> list[str]:
+    res = manifest.get("result") or {}
+    rl = ratio_label(ref, cand)
     chain = res.get("chain") or {}
     factors = [f for f in chain.get("factors") or [] if isinstance(f, dict)]
-    bundle_id = manifest.get("bundle_id", "?")
-    out = [f"# Normalization chain: bundle {bundle_id}", ""]
-    out.append(f"Reference engine `{ref}`, candidate `{cand}`. Result: {_result_word(res, ref, cand)}.")
-    out.append("")
+    out = []
     if factors:
         out += [f"| factor | {ref} | {cand} | {rl} | agrees |", "|---|---|---|---|---|"]
         for f in factors:
-            differs = _factor_differs(f, ref, cand, manifest)
+            differs = factor_differs(f, ref, cand, manifest)
             # all the digits a differing ratio needs; a ratio within tolerance prints as 1
-            r = _ratio(f.get("ratio")) if differs else _num(f.get("ratio"))
+            r = fmt_ratio(f.get("ratio")) if differs else fmt_plain(f.get("ratio"))
             out.append(
-                f"| {f.get('key')} | {_full(f.get(ref))} | {_full(f.get(cand))} | {r} | {'no' if differs else 'yes'} |"
+                f"| {f.get('key')} | {fmt_full(f.get(ref))} | {fmt_full(f.get(cand))} | {r} | {'no' if differs else 'yes'} |"
             )
     else:
         out.append("No chain factors were recorded (neither trace printed the chain keys).")
     out.append("")
-    out.append(f"- Product of the per-factor ratios {rl} (steps inverted): {_ratio(chain.get('product_of_ratios'))}")
-    out.append(f"- I_pixel_final ratio {rl}: {_ratio(chain.get('final_ratio'))}")
+    out.append(f"- Product of the per-factor ratios {rl} (steps inverted): {fmt_ratio(chain.get('product_of_ratios'))}")
+    out.append(f"- {FINAL_KEY} ratio {rl}: {fmt_ratio(chain.get('final_ratio'))}")
     fcd = res.get("first_chain_divergence")
     fcd_key = fcd.get("key") if isinstance(fcd, dict) else fcd
     out.append(f"- First chain factor to differ: {fcd_key or 'none'}")
-    out += ["", "## Self-consistency", ""]
-    out.append(
-        "Each engine's own factors composed, "
-        + " · ".join(["I_before_scaling / steps", *CHAIN_KEYS[2:7]])
-        + ", against the I_pixel_final it printed."
-    )
-    out.append("")
-    consistency = chain.get("consistency") or {}
-    if consistency:
-        out += ["| engine | composed product | printed I_pixel_final | final/product | consistent |", "|---|---|---|---|---|"]
-        order = [e for e in (ref, cand) if e in consistency] + [e for e in consistency if e not in (ref, cand)]
-        notes = []
-        for e in order:
-            c = consistency[e] if isinstance(consistency[e], dict) else {}
-            ok = c.get("consistent")
-            word = "yes" if ok is True else ("**NO**" if ok is False else "not checkable")
-            r = _num(c.get("ratio")) if ok is True else _ratio(c.get("ratio"))
-            out.append(f"| {e} | {_full(c.get('product'))} | {_full(c.get('final'))} | {r} | {word} |")
-            if ok is False:
-                notes.append(
-                    f"- {e} prints an I_pixel_final its own factors do not compose to "
-                    f"(final/product = {_ratio(c.get('ratio'))}): it prints numbers it did not use."
-                )
-            elif ok is None and c.get("missing"):
-                notes.append(f"- {e} cannot be checked: it did not print {', '.join(c['missing'])}.")
-        if notes:
-            out += [""] + notes
-    else:
-        out.append("No self-consistency was recorded.")
-    return "\n".join(out) + "\n"
+    return out
+
+
+def _consistency_table(consistency: Mapping[str, Any], ref: str, cand: str) -> list[str]:
+    if not consistency:
+        return ["No self-consistency was recorded."]
+    out = [f"| engine | composed product | printed {FINAL_KEY} | final/product | consistent |", "|---|---|---|---|---|"]
+    order = [e for e in (ref, cand) if e in consistency] + [e for e in consistency if e not in (ref, cand)]
+    notes = []
+    for e in order:
+        c = consistency[e] if isinstance(consistency[e], dict) else {}
+        ok = c.get("consistent")
+        word = "yes" if ok is True else ("**NO**" if ok is False else NOT_CHECKABLE)
+        r = fmt_plain(c.get("ratio")) if ok is True else fmt_ratio(c.get("ratio"))
+        out.append(f"| {e} | {fmt_full(c.get('product'))} | {fmt_full(c.get('final'))} | {r} | {word} |")
+        if ok is False:
+            notes.append(
+                f"- {e} prints an {FINAL_KEY} its own factors do not compose to "
+                f"(final/product = {fmt_ratio(c.get('ratio'))}): it {PRINTS_UNUSED}."
+            )
+        elif ok is None and c.get("missing"):
+            notes.append(f"- {e} cannot be checked: it did not print {', '.join(c['missing'])}.")
+    return out + ([""] + notes if notes else [])
 
 
 def readme_markdown(manifest: Mapping[str, Any], bundle_path: str, traces: Mapping[str, tuple[str, str, int]],
                     skipped: list[str], manifest_sha256: str) -> str:
     """README.md for an export. ``traces``: file name -> (engine, bundle-relative log, lines)."""
     res = manifest.get("result") or {}
-    ref, cand = _engines(manifest)
+    ref, cand = engines(manifest)
     spec = manifest.get("spec") or {}
     bp = bundle_path.rstrip("/") or bundle_path
     about = [f"spec `{spec.get('name', '?')}`"]
@@ -135,7 +133,7 @@ def readme_markdown(manifest: Mapping[str, Any], bundle_path: str, traces: Mappi
         f"# nb-evidence export: {manifest.get('bundle_id', '?')}",
         "",
         f"Exported from the nb-evidence bundle `{bp}` ({', '.join(about)}).",
-        f"Result: {_result_word(res, ref, cand)}.",
+        f"Result: {result_word(res, ref, cand)}.",
         "",
         "| file | what it is |",
         "|---|---|",
@@ -143,7 +141,7 @@ def readme_markdown(manifest: Mapping[str, Any], bundle_path: str, traces: Mappi
     for name, (engine, log, n) in traces.items():
         out.append(
             f"| `{name}` | the `{prefixes.get(engine)}` lines of engine {engine}'s run log "
-            f"(`{bp}/{log}`), unchanged: {n} line{'s' if n != 1 else ''} |"
+            f"(`{bp}/{log}`), unchanged: {plural(n, 'line')} |"
         )
     out.append("| `scaling_chain.md` | the normalization chain: each factor in both engines with its ratio, and each engine's self-consistency |")
     out.append("| `README.md` | this file |")

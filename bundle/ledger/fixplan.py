@@ -20,7 +20,6 @@ included, is left as it was.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import stat
@@ -30,8 +29,13 @@ from datetime import date as Date
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple
 
-from bundle.store.archive import display_path
+from bundle.analysis.chain import CONSISTENCY, FINAL_KEY
+from bundle.ledger.reading import engines, factor_differs, rel, tolerance
 from bundle.model.errors import UserError
+from bundle.present.vocabulary import (NOT_SELF_CONSISTENT, PRINTS_UNUSED, engine_label, failed_text,
+                                       fmt_pair, fmt_plain, fmt_ratio, key_label_prose, key_list,
+                                       not_checkable, one_line, ratio_label, result_word)
+from bundle.store.archive import display_path
 from bundle.store.schema import load_manifest
 from bundle.store.verify import require_intact
 
@@ -205,158 +209,52 @@ def parse_ledger(text: str) -> Ledger:
 _BUNDLE_MARK = re.compile(r"nb-evidence bundle `([^`\r\n]+)`")
 
 
-def _finite(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def _num(x: Any, digits: int = 6) -> str:
-    """A number for a person: %.{digits}g; None -> n/a; ints as ints."""
-    if x is None:
-        return "n/a"
-    if isinstance(x, bool):
-        return str(x).lower()
-    if isinstance(x, int):
-        return str(x)
-    if isinstance(x, float):
-        if math.isnan(x):
-            return "nan"
-        if math.isinf(x):
-            return "inf" if x > 0 else "-inf"
-        return "%.*g" % (digits, x)
-    return str(x)
-
-
-def _pair(a: Any, b: Any) -> tuple[str, str]:
-    """Two numbers with just enough digits (6..17) that different values print differently."""
-    for d in range(6, 18):
-        sa, sb = _num(a, d), _num(b, d)
-        if sa != sb or a == b or not (_finite(a) and _finite(b)):
-            return sa, sb
-    return _num(a, 17), _num(b, 17)
-
-
-def _ratio(r: Any) -> str:
-    """A ratio with enough digits that a ratio other than 1 does not print as 1."""
-    if not _finite(r) or r == 1:
-        return _num(r)
-    for d in range(6, 18):
-        s = _num(r, d)
-        if float(s) != 1.0:
-            return s
-    return _num(r, 17)
-
-
-def _label(engine: str) -> str:
-    return "C" if engine == "c" else engine
-
-
-def _rel(a: Any, b: Any) -> float | None:
-    if not (_finite(a) and _finite(b)):
-        return None
-    m = max(abs(a), abs(b))
-    return 0.0 if m == 0 else abs(a - b) / m
-
-
-def _key_label(fd: Mapping[str, Any]) -> str:
-    key = str(fd.get("key"))
-    comp = fd.get("component") or 0
-    occ = fd.get("occurrence") or 0
-    label = key if comp == 0 else f"{key}[{comp}]"
-    return label if occ == 0 else f"{label} (occurrence {occ + 1})"
-
-
-def _engines(manifest: Mapping[str, Any]) -> tuple[str, str]:
-    res = manifest.get("result") or {}
-    eng = res.get("engines") or {}
-    names = [e.get("name") for e in manifest.get("engines") or [] if isinstance(e, dict)]
-    ref = eng.get("ref") or (names[0] if names else "c")
-    cand = eng.get("cand") or (names[1] if len(names) > 1 else "py")
-    return str(ref), str(cand)
-
-
-def _tolerance(manifest: Mapping[str, Any], key: str) -> float:
-    tol = (manifest.get("spec") or {}).get("tolerance") or {}
-    per = (tol.get("keys") or {}).get(key) or {}
-    r = per.get("rtol", tol.get("rtol", 1e-6))
-    return float(r) if _finite(r) else 1e-6
-
-
-def _factor_differs(f: Mapping[str, Any], ref: str, cand: str, manifest: Mapping[str, Any]) -> bool:
-    if "matches" in f and isinstance(f["matches"], bool):
-        return not f["matches"]
-    a, b = f.get(ref), f.get(cand)
-    if a is None or b is None:
-        return True
-    rel = _rel(a, b)
-    return rel is None or rel > _tolerance(manifest, str(f.get("key")))
-
-
-def _failed_text(fc: Mapping[str, Any]) -> str:
-    step = fc.get("step", "?")
-    if fc.get("timed_out"):
-        return f"`{step}` timed out"
-    if fc.get("exit_code") is None and fc.get("error"):
-        return f"`{step}` could not run ({_one_line(str(fc['error']))})"
-    if fc.get("error"):
-        return f"`{step}` exited {fc.get('exit_code')} ({_one_line(str(fc['error']))})"
-    return f"`{step}` exited {fc.get('exit_code')}"
-
-
-def _one_line(s: str, limit: int = 160) -> str:
-    s = " ".join(s.split())
-    return s if len(s) <= limit else s[: limit - 1] + "…"
-
-
-def _keylist(keys: list[str], limit: int = 8) -> str:
-    shown = ", ".join(keys[:limit])
-    return shown + (f", … (+{len(keys) - limit} more)" if len(keys) > limit else "")
-
-
-def _result_word(res: Mapping[str, Any], ref: str, cand: str) -> str:
-    """``**PARITY**`` / ``**PARITY FAILURE** (first divergence at KEY)`` / ``**PARTIAL** (...)``."""
-    verdict = res.get("verdict")
-    status = res.get("status")
-    fd = res.get("first_divergence")
-    missing = res.get("missing") or {}
-    failed = [f for f in res.get("failed_commands") or [] if isinstance(f, dict)]
-    partial_bits = [_failed_text(f).replace("`", "") for f in failed]
-    for eng in (cand, ref, *[e for e in missing if e not in (ref, cand)]):
-        keys = missing.get(eng) or []
-        if keys:
-            partial_bits.append(f"{len(keys)} key{'s' if len(keys) != 1 else ''} missing on {eng}")
-    if verdict == "divergence":
-        at = _key_label(fd) if isinstance(fd, dict) else "an unnamed key"
-        extra = f"; capture partial: {', '.join(partial_bits)}" if status == "partial" and partial_bits else ""
-        return f"**PARITY FAILURE** (first divergence at {at}{extra})"
-    if verdict == "parity" and status != "partial":
-        n = res.get("keys_compared")
-        return f"**PARITY** (all {n} compared keys within tolerance)" if n else "**PARITY**"
-    if verdict == "parity":
-        partial_bits.append("the keys both sides printed agree")
-    return f"**PARTIAL** ({', '.join(partial_bits) or 'capture incomplete'})"
-
-
 def attempt_entry(manifest: Mapping[str, Any], attempt_no: int, date: str, owner: str, bundle_path: str) -> str:
     """One attempt entry in the ledger's own format (nanobragg-facts.md §6), '\\n'-terminated.
 
     The first line names the bundle id (``nb-evidence bundle `<id>```) so a second attach of the
     same bundle is recognised.
     """
-    res: Mapping[str, Any] = manifest.get("result") or {}
-    ref, cand = _engines(manifest)
-    ratio_label = f"{cand}/{ref}"
-    bundle_id = manifest.get("bundle_id", "?")
-    spec = manifest.get("spec") or {}
-    chain = res.get("chain") or {}
-    factors = [f for f in chain.get("factors") or [] if isinstance(f, dict)]
-    fd = res.get("first_divergence") if isinstance(res.get("first_divergence"), dict) else None
-    metrics = res.get("metrics") if isinstance(res.get("metrics"), dict) else None
-    missing: Mapping[str, list[str]] = res.get("missing") or {}
-    failed = [f for f in res.get("failed_commands") or [] if isinstance(f, dict)]
-    final_ratio = chain.get("final_ratio")
-    bpath = bundle_path.rstrip("/") or bundle_path
+    ref, cand = engines(manifest)
+    lines = [
+        _headline(manifest, ref, cand, attempt_no, date, owner),
+        "    Metrics: " + "; ".join(_metrics(manifest, ref, cand)) + ".",
+        "    Artifacts:",
+        *_artifacts(manifest, bundle_path.rstrip("/") or bundle_path),
+        "    Observations/Hypotheses:",
+        *[f"      - {o}" for o in _observations(manifest, ref, cand)],
+        "    Next Actions: (fill in)",
+    ]
+    return "\n".join(lines) + "\n"
 
-    # ---- headline
+
+def _result(manifest: Mapping[str, Any]) -> Mapping[str, Any]:
+    return manifest.get("result") or {}
+
+
+def _chain(res: Mapping[str, Any]) -> Mapping[str, Any]:
+    return res.get("chain") or {}
+
+
+def _dict_or_none(x: Any) -> Mapping[str, Any] | None:
+    return x if isinstance(x, dict) else None
+
+
+def _failed(res: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [f for f in res.get("failed_commands") or [] if isinstance(f, dict)]
+
+
+def _label(fd: Mapping[str, Any]) -> str:
+    return key_label_prose(str(fd.get("key")), fd.get("component") or 0, fd.get("occurrence") or 0)
+
+
+def _headline(manifest: Mapping[str, Any], ref: str, cand: str, attempt_no: int, date: str,
+              owner: str) -> str:
+    res = _result(manifest)
+    spec = manifest.get("spec") or {}
+    rl = ratio_label(ref, cand)
+    fd = _dict_or_none(res.get("first_divergence"))
+    final_ratio = _chain(res).get("final_ratio")
     where = [f"spec {spec.get('name', '?')}"]
     target = (manifest.get("target") or {}).get("name")
     if target:
@@ -366,98 +264,130 @@ def attempt_entry(manifest: Mapping[str, Any], attempt_no: int, date: str, owner
         where.append(f"pixel (slow {pixel[0]}, fast {pixel[1]})")
     if manifest.get("replay_of"):
         where.append(f"replay of {manifest['replay_of']}")
-    head = f"nb-evidence bundle `{bundle_id}` ({', '.join(where)}): "
+    head = f"nb-evidence bundle `{manifest.get('bundle_id', '?')}` ({', '.join(where)}): "
     verdict = res.get("verdict")
     if verdict == "divergence" and fd:
-        summary = f"{cand} first differs from {ref} at {_key_label(fd)} ({ratio_label} = {_ratio(fd.get('ratio'))})"
+        summary = f"{cand} first differs from {ref} at {_label(fd)} ({rl} = {fmt_ratio(fd.get('ratio'))})"
     elif verdict == "parity" and res.get("status") != "partial":
         summary = f"{cand} matches {ref} on all {res.get('keys_compared', '?')} compared keys"
     else:
-        why = [_failed_text(f) for f in failed]
+        why = [failed_text(f) for f in _failed(res)]
         summary = (", ".join(why) + "; " if why else "") + f"{res.get('keys_compared', '?')} keys compared"
     if final_ratio is not None:
-        summary += f"; I_pixel_final {ratio_label} = {_ratio(final_ratio)}"
-    first = (
-        f"  * [{date}] Attempt #{attempt_no} ({owner}) — Result: {_result_word(res, ref, cand)}. "
+        summary += f"; {FINAL_KEY} {rl} = {fmt_ratio(final_ratio)}"
+    return (
+        f"  * [{date}] Attempt #{attempt_no} ({owner}) — Result: {result_word(res, ref, cand)}. "
         f"{head}{summary}."
     )
 
-    # ---- Metrics
-    m: list[str] = []
+
+def _metrics(manifest: Mapping[str, Any], ref: str, cand: str) -> list[str]:
+    res = _result(manifest)
+    return [
+        _divergence_metric(manifest, ref, cand),
+        *_chain_metrics(manifest, ref, cand),
+        _image_metrics(_dict_or_none(res.get("metrics")), ref, cand),
+        f"keys compared={res.get('keys_compared', '?')}",
+    ]
+
+
+def _divergence_metric(manifest: Mapping[str, Any], ref: str, cand: str) -> str:
+    res = _result(manifest)
+    fd = _dict_or_none(res.get("first_divergence"))
+    rl = ratio_label(ref, cand)
     if fd and (fd.get(ref) is None or fd.get(cand) is None):
         side, other = (cand, ref) if fd.get(cand) is None else (ref, cand)
-        m.append(f"first divergence {_key_label(fd)}: missing on {side} ({_label(other)}={_num(fd.get(other), 15)})")
-    elif fd:
-        a, b = _pair(fd.get(ref), fd.get(cand))
-        rel = fd.get("rel_diff")
-        m.append(
-            f"first divergence {_key_label(fd)}: {_label(ref)}={a}, {cand}={b}, "
-            f"{ratio_label}={_ratio(fd.get('ratio'))}" + (f" (rel diff {_num(rel, 3)})" if rel is not None else "")
+        return f"first divergence {_label(fd)}: missing on {side} ({engine_label(other)}={fmt_plain(fd.get(other), 15)})"
+    if fd:
+        a, b = fmt_pair(fd.get(ref), fd.get(cand))
+        rel_ = fd.get("rel_diff")
+        return (
+            f"first divergence {_label(fd)}: {engine_label(ref)}={a}, {cand}={b}, "
+            f"{rl}={fmt_ratio(fd.get('ratio'))}" + (f" (rel diff {fmt_plain(rel_, 3)})" if rel_ is not None else "")
         )
-    elif verdict == "parity":
-        m.append(f"no divergence over {res.get('keys_compared', '?')} keys (rtol {_num(_tolerance(manifest, ''))})")
-    else:
-        m.append(f"no divergence among the {res.get('keys_compared', '?')} keys both sides printed")
-    differing = [f for f in factors if f.get("key") != "I_pixel_final" and _factor_differs(f, ref, cand, manifest)]
+    if res.get("verdict") == "parity":
+        return f"no divergence over {res.get('keys_compared', '?')} keys (rtol {fmt_plain(tolerance(manifest, ''))})"
+    return f"no divergence among the {res.get('keys_compared', '?')} keys both sides printed"
+
+
+def _chain_metrics(manifest: Mapping[str, Any], ref: str, cand: str) -> list[str]:
+    chain = _chain(_result(manifest))
+    rl = ratio_label(ref, cand)
+    factors = [f for f in chain.get("factors") or [] if isinstance(f, dict)]
+    m: list[str] = []
+    differing = [f for f in factors if f.get("key") != FINAL_KEY and factor_differs(f, ref, cand, manifest)]
     both = [f for f in differing if f.get(ref) is not None and f.get(cand) is not None]
     if both:
-        m.append(f"chain {ratio_label}: " + ", ".join(f"{f.get('key')}={_ratio(f.get('ratio'))}" for f in both))
+        m.append(f"chain {rl}: " + ", ".join(f"{f.get('key')}={fmt_ratio(f.get('ratio'))}" for f in both))
     for side in (ref, cand):
         gone = [str(f.get("key")) for f in factors if f.get(side) is None]
         if gone:
-            m.append(f"chain factors missing on {side}: {_keylist(gone)}")
-    chain_tail = []
-    if final_ratio is not None:
-        chain_tail.append(f"I_pixel_final {ratio_label}={_ratio(final_ratio)}")
+            m.append(f"chain factors missing on {side}: {key_list(gone)}")
+    tail = []
+    if chain.get("final_ratio") is not None:
+        tail.append(f"{FINAL_KEY} {rl}={fmt_ratio(chain.get('final_ratio'))}")
     if chain.get("product_of_ratios") is not None:
-        chain_tail.append(f"product of factor ratios={_ratio(chain.get('product_of_ratios'))}")
-    if chain_tail:
-        m.append(", ".join(chain_tail))
-    if metrics:
-        img = [f"Correlation={_num(metrics.get('pearson'))}", f"sum_ratio={_num(metrics.get('sum_ratio'))}"]
-        if metrics.get("rmse") is not None:
-            img.append(f"RMSE={_num(metrics.get('rmse'))}")
-        if metrics.get("peaks_matched") is not None:
-            dist = metrics.get("mean_peak_distance")
-            img.append(
-                f"peaks matched={metrics.get('peaks_matched')}"
-                + (f" (mean distance {_num(dist, 3)} px)" if dist is not None else "")
-            )
-        for eng in (ref, cand):
-            st = metrics.get(eng)
-            if isinstance(st, dict) and st.get("max") is not None:
-                img.append(
-                    f"{_label(eng)} max_I={_num(st.get('max'))} at (slow {st.get('max_slow')}, fast {st.get('max_fast')})"
-                )
-        m.append(", ".join(img))
-    else:
-        m.append("no images compared")
-    m.append(f"keys compared={res.get('keys_compared', '?')}")
+        tail.append(f"product of factor ratios={fmt_ratio(chain.get('product_of_ratios'))}")
+    if tail:
+        m.append(", ".join(tail))
+    return m
 
-    # ---- Observations
+
+def _image_metrics(metrics: Mapping[str, Any] | None, ref: str, cand: str) -> str:
+    if not metrics:
+        return "no images compared"
+    img = [f"Correlation={fmt_plain(metrics.get('pearson'))}", f"sum_ratio={fmt_plain(metrics.get('sum_ratio'))}"]
+    if metrics.get("rmse") is not None:
+        img.append(f"RMSE={fmt_plain(metrics.get('rmse'))}")
+    if metrics.get("peaks_matched") is not None:
+        dist = metrics.get("mean_peak_distance")
+        img.append(
+            f"peaks matched={metrics.get('peaks_matched')}"
+            + (f" (mean distance {fmt_plain(dist, 3)} px)" if dist is not None else "")
+        )
+    for eng in (ref, cand):
+        st = metrics.get(eng)
+        if isinstance(st, dict) and st.get("max") is not None:
+            img.append(
+                f"{engine_label(eng)} max_I={fmt_plain(st.get('max'))} at (slow {st.get('max_slow')}, fast {st.get('max_fast')})"
+            )
+    return ", ".join(img)
+
+
+def _observations(manifest: Mapping[str, Any], ref: str, cand: str) -> list[str]:
+    obs = [*_consistency_observations(manifest, ref, cand), *_chain_observations(manifest, ref, cand),
+           *_missing_observations(manifest, ref, cand), *_note_observations(manifest)]
+    return obs or ["nothing beyond the metrics above"]
+
+
+def _consistency_observations(manifest: Mapping[str, Any], ref: str, cand: str) -> list[str]:
+    consistency = _chain(_result(manifest)).get("consistency") or {}
+    order = [ref, cand] + [e for e in consistency if e not in (ref, cand)]
     obs: list[str] = []
-    consistency = chain.get("consistency") or {}
-    engine_order = [ref, cand] + [e for e in consistency if e not in (ref, cand)]
-    ok = [e for e in engine_order if isinstance(consistency.get(e), dict) and consistency[e].get("consistent") is True]
+    ok = [e for e in order if isinstance(consistency.get(e), dict) and consistency[e].get("consistent") is True]
     if ok:
         who = " and ".join(f"{e}" for e in ok)
         each = "each " if len(ok) > 1 else ""
-        obs.append(f"{who} trace{'s are' if len(ok) > 1 else ' is'} {each}self-consistent: the printed chain factors compose to the printed I_pixel_final")
-    for e in engine_order:
+        obs.append(f"{who} trace{'s are' if len(ok) > 1 else ' is'} {each}self-consistent: the printed chain factors compose to the printed {FINAL_KEY}")
+    for e in order:
         c = consistency.get(e)
         if not isinstance(c, dict):
             continue
         if c.get("consistent") is False:
             obs.append(
-                f"{e} trace is NOT self-consistent: its chain factors compose to {_num(c.get('product'))} "
-                f"but it prints I_pixel_final={_num(c.get('final'))} (final/product={_ratio(c.get('ratio'))}); "
-                f"it prints numbers it did not use"
+                f"{e} trace is {NOT_SELF_CONSISTENT}: its chain factors compose to {fmt_plain(c.get('product'))} "
+                f"but it prints {FINAL_KEY}={fmt_plain(c.get('final'))} (final/product={fmt_ratio(c.get('ratio'))}); "
+                f"it {PRINTS_UNUSED}"
             )
         elif c.get("consistent") is None and e in consistency:
-            miss = c.get("missing") or []
-            obs.append(
-                f"{e} self-consistency not checkable" + (f" (missing {_keylist(list(miss))})" if miss else "")
-            )
+            obs.append(f"{e} {not_checkable(key_list(list(c.get('missing') or [])))}")
+    return obs
+
+
+def _chain_observations(manifest: Mapping[str, Any], ref: str, cand: str) -> list[str]:
+    res = _result(manifest)
+    chain = _chain(res)
+    obs: list[str] = []
     fcd = res.get("first_chain_divergence")
     fcd_key = fcd.get("key") if isinstance(fcd, dict) else fcd
     if fcd_key:
@@ -465,49 +395,53 @@ def attempt_entry(manifest: Mapping[str, Any], attempt_no: int, date: str, owner
         if isinstance(fcd, dict) and (fcd.get(ref) is None or fcd.get(cand) is None):
             how = f" (missing on {cand if fcd.get(cand) is None else ref})"
         else:
-            how = f" ({ratio_label}={_ratio(r)})" if r is not None else ""
+            how = f" ({ratio_label(ref, cand)}={fmt_ratio(r)})" if r is not None else ""
         obs.append(f"first normalization-chain factor to differ: {fcd_key}{how}")
-    por = chain.get("product_of_ratios")
-    rel = _rel(por, final_ratio)
-    if rel is not None and rel > 1e-6:
+    por, final_ratio = chain.get("product_of_ratios"), chain.get("final_ratio")
+    r = rel(por, final_ratio)
+    if r is not None and r > CONSISTENCY.rtol:
         obs.append(
-            f"product of the factor ratios ({_ratio(por)}) differs from the I_pixel_final ratio "
-            f"({_ratio(final_ratio)}): the printed factors do not account for the final difference"
+            f"product of the factor ratios ({fmt_ratio(por)}) differs from the {FINAL_KEY} ratio "
+            f"({fmt_ratio(final_ratio)}): the printed factors do not account for the final difference"
         )
+    return obs
+
+
+def _missing_observations(manifest: Mapping[str, Any], ref: str, cand: str) -> list[str]:
+    missing: Mapping[str, list[str]] = _result(manifest).get("missing") or {}
+    obs = []
     for eng in [ref, cand] + [e for e in missing if e not in (ref, cand)]:
         keys = list(missing.get(eng) or [])
         if keys:
             other = ref if eng == cand else cand
-            obs.append(f"keys {other} printed and {eng} did not ({len(keys)}): {_keylist(keys)}")
+            obs.append(f"keys {other} printed and {eng} did not ({len(keys)}): {key_list(keys)}")
+    return obs
+
+
+def _note_observations(manifest: Mapping[str, Any]) -> list[str]:
+    res = _result(manifest)
     notes: list[str] = []
     for n in list(res.get("notes") or []) + list(manifest.get("notes") or []):
         if isinstance(n, str) and n not in notes:
             notes.append(n)
-    for f in failed:
+    obs = []
+    for f in _failed(res):
         step = str(f.get("step", ""))
         if not any(step and step in n for n in notes):
-            obs.append(f"command {_failed_text(f)}")
-    obs.extend(f"note: {_one_line(n)}" for n in notes)
-    if not obs:
-        obs.append("nothing beyond the metrics above")
+            obs.append(f"command {failed_text(f)}")
+    return obs + [f"note: {one_line(n)}" for n in notes]
 
-    # ---- Artifacts
-    reproduce = manifest.get("reproduce")
+
+def _artifacts(manifest: Mapping[str, Any], bpath: str) -> list[str]:
+    bundle_id = manifest.get("bundle_id", "?")
     bundle_line = f"      - `{bpath}/` - nb-evidence bundle {bundle_id}; check it with `nb-evidence verify {bpath}`"
-    if reproduce:
-        bundle_line += f", re-run it with `{reproduce}`"
-    lines = [
-        first,
-        "    Metrics: " + "; ".join(m) + ".",
-        "    Artifacts:",
+    if manifest.get("reproduce"):
+        bundle_line += f", re-run it with `{manifest['reproduce']}`"
+    return [
         bundle_line,
         f"      - `{bpath}/report.md` - the report: verdict, first divergence, normalization-chain table, full key table, image metrics",
         f"      - `{bpath}/manifest.json` - the record: spec, shared arguments, environment, every command, every file's sha256",
-        "    Observations/Hypotheses:",
-        *[f"      - {o}" for o in obs],
-        "    Next Actions: (fill in)",
     ]
-    return "\n".join(lines) + "\n"
 
 
 # --------------------------------------------------------------------------- insertion

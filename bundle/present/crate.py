@@ -137,11 +137,19 @@ def crate_metadata(result: CaptureResult, files: Sequence[FileDigest]) -> dict:
     written; ``files`` are the bundle's files (paths relative to the bundle root)."""
     crate = ROCrate(version=CRATE_VERSION)
     crate.metadata.extra_terms.update(EXTRA_TERMS)
-    env = result.environment or {}
-    versions: Mapping[str, Any] = env.get("versions") or {}
-    spec = result.spec or {}
+    root = _describe_root(crate, result)
+    entities = _FileEntities(crate, files)
+    container = (result.environment or {}).get("container") or None
+    image = crate.add(_container_image(crate, container)) if container else None
+    actions = _actions(crate, result, entities, image)
+    _set(root, "mentions", actions)
+    _set(root, "hasPart", [entities.by_path[p] for p in sorted(entities.by_path)])
+    return crate.metadata.generate()
 
-    # --- root
+
+def _describe_root(crate: ROCrate, result: CaptureResult) -> Any:
+    """The root dataset: name, description, date, identifier, profile and license."""
+    spec = result.spec or {}
     root = crate.root_dataset
     root["name"] = f"nb-evidence bundle {result.bundle_id}"
     desc = [f"Parity evidence: verdict {result.verdict}, status {result.status}, "
@@ -162,77 +170,70 @@ def crate_metadata(result: CaptureResult, files: Sequence[FileDigest]) -> dict:
         "@type": "CreativeWork", "name": "Process Run Crate", "version": "0.5"}))
     root["conformsTo"] = profile
     root["license"] = crate.add(_license(crate, spec))
+    return root
 
-    # --- bundle files
-    by_path: dict[str, Any] = {}
-    by_sha: dict[tuple[str, int], Any] = {}
-    for f in sorted(files, key=lambda d: d.path):
-        if f.path == METADATA_FILE:
-            continue  # the crate cannot list its own digest
-        ent = crate.add_file(dest_path=f.path, fetch_remote=False, validate_url=False, properties={
-            "name": PurePosixPath(f.path).name, "contentSize": f.size, "sha256": f.sha256,
-            "encodingFormat": encoding_format(f.path)})
-        by_path[f.path] = ent
-        if f.size > 0:
-            by_sha.setdefault((f.sha256, f.size), ent)
 
-    outside: dict[tuple[str, int, str], tuple[Any, list[str]]] = {}
+class _FileEntities:
+    """The crate's File entities: one per bundle file, and one '#' entity per content and name
+    for files outside the bundle, saying where each was seen (so the file one step wrote and the
+    next step read are the same entity)."""
 
-    def file_entity(d: FileDigest) -> Any:
+    def __init__(self, crate: ROCrate, files: Sequence[FileDigest]) -> None:
+        self.crate = crate
+        self.by_path: dict[str, Any] = {}
+        self.by_sha: dict[tuple[str, int], Any] = {}
+        self.outside: dict[tuple[str, int, str], tuple[Any, list[str]]] = {}
+        for f in sorted(files, key=lambda d: d.path):
+            if f.path == METADATA_FILE:
+                continue  # the crate cannot list its own digest
+            ent = crate.add_file(dest_path=f.path, fetch_remote=False, validate_url=False, properties={
+                "name": PurePosixPath(f.path).name, "contentSize": f.size, "sha256": f.sha256,
+                "encodingFormat": encoding_format(f.path)})
+            self.by_path[f.path] = ent
+            if f.size > 0:
+                self.by_sha.setdefault((f.sha256, f.size), ent)
+
+    def entity(self, d: FileDigest) -> Any:
         """A bundle file when the digest is one (by path, or the same content copied in);
-        otherwise one '#' File entity per content and name, saying where it was seen (so the
-        file one step wrote and the next step read are the same entity)."""
-        if d.root == "bundle" and d.path in by_path:
-            return by_path[d.path]
-        if d.size > 0 and (d.sha256, d.size) in by_sha:
-            return by_sha[(d.sha256, d.size)]
+        otherwise the outside entity of that content and name."""
+        if d.root == "bundle" and d.path in self.by_path:
+            return self.by_path[d.path]
+        if d.size > 0 and (d.sha256, d.size) in self.by_sha:
+            return self.by_sha[(d.sha256, d.size)]
         name = PurePosixPath(d.path).name
         key = (d.sha256, d.size, name)
         where = f"{d.path} under {d.root}"
-        if key in outside:
-            ent, seen = outside[key]
+        if key in self.outside:
+            ent, seen = self.outside[key]
             if where not in seen:
                 seen.append(where)
                 ent["description"] = _outside_description(seen)
             return ent
-        ent = crate.add(ContextEntity(crate, f"#file-{d.sha256[:12]}-{_slug(name)}", properties={
+        ent = self.crate.add(ContextEntity(self.crate, f"#file-{d.sha256[:12]}-{_slug(name)}", properties={
             "@type": "File", "name": name, "contentSize": d.size, "sha256": d.sha256,
             "encodingFormat": encoding_format(d.path),
             "description": _outside_description([where])}))
-        outside[key] = (ent, [where])
+        self.outside[key] = (ent, [where])
         return ent
 
-    # --- container
-    container = env.get("container") or None
-    image = crate.add(_container_image(crate, container)) if container else None
 
-    # --- actions
+def _actions(crate: ROCrate, result: CaptureResult, entities: _FileEntities, image: Any) -> list[Any]:
+    """One CreateAction per command, with what it read and wrote."""
+    versions: Mapping[str, Any] = (result.environment or {}).get("versions") or {}
     actions = []
     built: dict[str, Any] = {}  # basename of a file an earlier command wrote -> its entity
     for cmd in result.commands:
         instrument = _instrument(crate, cmd, result, versions)
-        objects = [file_entity(d) for d in cmd.inputs]
+        objects = [entities.entity(d) for d in cmd.inputs]
         prog = PurePosixPath(cmd.argv[0]).name if cmd.argv else ""
         if prog in built:  # the program is a file an earlier step built: it is read here too
             objects.insert(0, built[prog])
-        results = [file_entity(d) for d in cmd.outputs]
+        results = [entities.entity(d) for d in cmd.outputs]
         for d, ent in zip(cmd.outputs, results):
             built[PurePosixPath(d.path).name] = ent
-        results += [file_entity(d) for d in (cmd.stdout, cmd.stderr) if d is not None]
-        props: dict[str, Any] = {
-            "@type": "CreateAction",
-            "name": f"{cmd.step}: {os.path.basename(cmd.argv[0]) if cmd.argv else '?'}",
-            "description": (f"{cmd.role} step '{cmd.step}'"
-                            + (f" of engine {cmd.engine}" if cmd.engine else "")
-                            + f", run in {cmd.cwd}: {shlex.join(cmd.argv)}"),
-            "startTime": iso_time(cmd.start_utc),
-            "endTime": iso_time(cmd.end_utc),
-            "actionStatus": COMPLETED if cmd.ok else FAILED,
-        }
-        if not cmd.ok:
-            props["error"] = _error_text(cmd)
+        results += [entities.entity(d) for d in (cmd.stdout, cmd.stderr) if d is not None]
         action = crate.add_action(instrument, identifier=f"#cmd-{_slug(cmd.step)}",
-                                  properties=props)
+                                  properties=_action_properties(cmd))
         _set(action, "object", _unique(objects))
         _set(action, "result", _unique(results))
         envs = [crate.add(_env_value(crate, k, v)) for k, v in cmd.env]
@@ -240,9 +241,23 @@ def crate_metadata(result: CaptureResult, files: Sequence[FileDigest]) -> dict:
         if image is not None:
             action["containerImage"] = image
         actions.append(action)
-    _set(root, "mentions", actions)
-    _set(root, "hasPart", [by_path[p] for p in sorted(by_path)])
-    return crate.metadata.generate()
+    return actions
+
+
+def _action_properties(cmd: CommandRecord) -> dict[str, Any]:
+    props: dict[str, Any] = {
+        "@type": "CreateAction",
+        "name": f"{cmd.step}: {os.path.basename(cmd.argv[0]) if cmd.argv else '?'}",
+        "description": (f"{cmd.role} step '{cmd.step}'"
+                        + (f" of engine {cmd.engine}" if cmd.engine else "")
+                        + f", run in {cmd.cwd}: {shlex.join(cmd.argv)}"),
+        "startTime": iso_time(cmd.start_utc),
+        "endTime": iso_time(cmd.end_utc),
+        "actionStatus": COMPLETED if cmd.ok else FAILED,
+    }
+    if not cmd.ok:
+        props["error"] = _error_text(cmd)
+    return props
 
 
 def _outside_description(seen: list[str]) -> str:

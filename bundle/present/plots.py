@@ -142,108 +142,153 @@ def _arrow(draw: ImageDraw.ImageDraw, start: tuple[float, float], end: tuple[flo
     draw.polygon([tip, (tip[0] - 7 * ux, tip[1] - 3.5), (tip[0] - 7 * ux, tip[1] + 3.5)], fill=colour)
 
 
-def plot_key_ratios(data: BarChartData, ref_name: str, cand_name: str, path: Path) -> None:
-    """|log10(cand/ref)| per trace key, log y axis, tolerance line, first divergence in red."""
+@dataclass(frozen=True)
+class _Frame:
+    """The bar chart's geometry: canvas size, plot box, bar slots and the log y scale."""
+
+    width: int
+    height: int
+    left: int
+    right: int
+    top_px: int
+    plot_h: int
+    slot: float
+    lo: float
+    hi: float
+    top: float  # the value of a full-height bar
+
+    @property
+    def base(self) -> int:
+        return self.top_px + self.plot_h
+
+    def y_of(self, v: float) -> float:
+        return self.top_px + self.plot_h * (1.0 - (math.log10(v) - self.lo) / (self.hi - self.lo))
+
+    def x_of(self, i: float) -> float:
+        return self.left + (i + 0.5) * self.slot
+
+
+_FLOOR = 1e-17  # below the double-precision resolution of a ratio: "identical"
+
+
+def _frame(data: BarChartData) -> _Frame:
     n = len(data.keys)
     finite = [v for v in data.values if math.isfinite(v) and v > 0]
-    floor = 1e-17  # below the double-precision resolution of a ratio: "identical"
     top = max(finite + [data.tolerance * 10, 1e-6]) * 1e4  # headroom for labels and legend
-    bottom_v = floor / 10
-    heights, colours, hatches = [], [], []
+    longest = max((font(10).getlength(k) for k in data.keys), default=0)
+    left, right, top_px, plot_h = 84, 20, 104, 360
+    width = int(min(max(1000, 24 * n + left + right + 40), 4000))
+    return _Frame(width=width, height=int(top_px + plot_h + longest + 30), left=left, right=right,
+                  top_px=top_px, plot_h=plot_h, slot=(width - left - right) / max(n, 1),
+                  lo=math.log10(_FLOOR / 10), hi=math.log10(top), top=top)
+
+
+def _bars(data: BarChartData, top: float) -> list[tuple[float, str, str]]:
+    """(height, colour, hatch) of each bar; off-scale values are full-height hatched bars."""
+    bars = []
     for i, (v, bad) in enumerate(zip(data.values, data.diverges)):
         first = i == data.highlighted_index
-        if math.isnan(v) or math.isinf(v):  # off the scale: a full-height hatched bar
-            heights.append(top)
-            colours.append(C_FIRST if first else C_MISSING if math.isnan(v) else C_BAD)
-            hatches.append("//" if math.isnan(v) else "xx")
-            continue
-        heights.append(max(v, floor))
-        colours.append(C_FIRST if first else C_BAD if bad else C_OK)
-        hatches.append("")
+        if math.isnan(v) or math.isinf(v):
+            bars.append((top, C_FIRST if first else C_MISSING if math.isnan(v) else C_BAD,
+                         "//" if math.isnan(v) else "xx"))
+        else:
+            bars.append((max(v, _FLOOR), C_FIRST if first else C_BAD if bad else C_OK, ""))
+    return bars
 
-    label_font = font(10)
-    longest = max((label_font.getlength(k) for k in data.keys), default=0)
-    left, right, top_px = 84, 20, 104
-    width = int(min(max(1000, 24 * n + left + right + 40), 4000))
-    plot_h = 360
-    height = int(top_px + plot_h + longest + 30)
-    image, draw = canvas(width, height)
-    slot = (width - left - right) / max(n, 1)
-    lo, hi = math.log10(bottom_v), math.log10(top)
-    base = top_px + plot_h
 
-    def y_of(v: float) -> float:
-        return top_px + plot_h * (1.0 - (math.log10(v) - lo) / (hi - lo))
+def plot_key_ratios(data: BarChartData, ref_name: str, cand_name: str, path: Path) -> None:
+    """|log10(cand/ref)| per trace key, log y axis, tolerance line, first divergence in red."""
+    fr = _frame(data)
+    bars = _bars(data, fr.top)
+    image, draw = canvas(fr.width, fr.height)
+    _draw_axes(image, draw, fr, ref_name, cand_name)
+    _draw_bars(image, draw, fr, data, bars)
+    _draw_tolerance(draw, fr, data)
+    if data.highlighted_index is not None:
+        _draw_first_divergence(draw, fr, data, bars[data.highlighted_index][0])
+        title = f"first divergence: {data.keys[data.highlighted_index]}"
+    else:
+        title = "no divergence"
+    draw.text((fr.width / 2, 10), f"Per-key |log10({cand_name}/{ref_name})| in pipeline order — "
+              f"{title}", font=font(14), fill=TEXT, anchor="ma")
+    _draw_legend(draw, fr, data)
+    image.save(path, **PNG)
 
-    def x_of(i: float) -> float:
-        return left + (i + 0.5) * slot
 
-    # axes: frame, decade ticks (every other decade when there are many), y label
-    draw.rectangle((left, top_px, width - right, base), outline=TEXT)
-    decades = list(range(math.ceil(lo), math.floor(hi) + 1))
+def _draw_axes(image, draw: ImageDraw.ImageDraw, fr: _Frame, ref_name: str, cand_name: str) -> None:
+    """Frame, decade ticks (every other decade when there are many), y label."""
+    draw.rectangle((fr.left, fr.top_px, fr.width - fr.right, fr.base), outline=TEXT)
+    decades = list(range(math.ceil(fr.lo), math.floor(fr.hi) + 1))
     every = max(1, math.ceil(len(decades) / 12))
     for e in decades[::every]:
-        y = y_of(10.0 ** e)
-        draw.line((left - 5, y, left, y), fill=TEXT)
-        draw.text((left - 8, y), f"1e{e}", font=font(11), fill=TEXT, anchor="rm")
+        y = fr.y_of(10.0 ** e)
+        draw.line((fr.left - 5, y, fr.left, y), fill=TEXT)
+        draw.text((fr.left - 8, y), f"1e{e}", font=font(11), fill=TEXT, anchor="rm")
     vertical_text(image, f"|log10({cand_name}/{ref_name})|, worst component",
-                  (16, top_px + plot_h / 2), 12)
+                  (16, fr.top_px + fr.plot_h / 2), 12)
 
-    for i, (h, colour, hatch) in enumerate(zip(heights, colours, hatches)):
-        box = (x_of(i) - 0.375 * slot, y_of(h), x_of(i) + 0.375 * slot, base - 1)
+
+def _draw_bars(image, draw: ImageDraw.ImageDraw, fr: _Frame, data: BarChartData,
+               bars: list[tuple[float, str, str]]) -> None:
+    """The bars, their key labels, and each key's own tolerance where it is not the common one."""
+    slot, base = fr.slot, fr.base
+    for i, (h, colour, hatch) in enumerate(bars):
+        box = (fr.x_of(i) - 0.375 * slot, fr.y_of(h), fr.x_of(i) + 0.375 * slot, base - 1)
         draw.rectangle(box, fill=hex_rgb(colour))
         if hatch:
             _hatch(draw, box, cross=hatch == "xx")
-        x = x_of(i)
+        x = fr.x_of(i)
         draw.line((x, base, x, base + 4), fill=TEXT)
         highlighted = i == data.highlighted_index
         vertical_text(image, data.keys[i], (x, base + 7), 10, bold=highlighted,
                       fill=hex_rgb(C_FIRST) if highlighted else TEXT, anchor_top=True)
     for i, tol in enumerate(data.tolerances):
         if not math.isclose(tol, data.tolerance):
-            draw.line((x_of(i) - 0.4 * slot, y_of(tol), x_of(i) + 0.4 * slot, y_of(tol)),
-                      fill=BLACK, width=2)
-    # the tolerance line, dashed, and its label
-    y = y_of(data.tolerance)
-    x = float(left)
-    while x < width - right:
-        draw.line((x, y, min(x + 6, width - right), y), fill=BLACK)
+            draw.line((fr.x_of(i) - 0.4 * slot, fr.y_of(tol), fr.x_of(i) + 0.4 * slot,
+                       fr.y_of(tol)), fill=BLACK, width=2)
+
+
+def _draw_tolerance(draw: ImageDraw.ImageDraw, fr: _Frame, data: BarChartData) -> None:
+    """The common tolerance line, dashed, and its label."""
+    y = fr.y_of(data.tolerance)
+    x = float(fr.left)
+    while x < fr.width - fr.right:
+        draw.line((x, y, min(x + 6, fr.width - fr.right), y), fill=BLACK)
         x += 10
     label = f"tolerance: log10(1 + rtol) = {data.tolerance:.2g}"
     lw = font(11).getlength(label)
-    draw.rectangle((left + 6, y - 19, left + 10 + lw, y - 3), fill=WHITE)
-    draw.text((left + 8, y - 18), label, font=font(11), fill=TEXT)
+    draw.rectangle((fr.left + 6, y - 19, fr.left + 10 + lw, y - 3), fill=WHITE)
+    draw.text((fr.left + 8, y - 18), label, font=font(11), fill=TEXT)
 
-    if data.highlighted_index is not None:
-        i = data.highlighted_index
-        key, v = data.keys[i], data.values[i]
-        full = not math.isfinite(v)
-        what = ("missing on a side" if math.isnan(v) else
-                "∞ (one side 0 or sign flip)" if full else f"|log10 ratio| = {v:.3g}")
-        # beside the bar, over the keys before it (all within tolerance, so low), unless the
-        # bar is near the left edge
-        y = math.sqrt(data.tolerance * top) if full else heights[i]
-        y = y_of(y)
-        to_left = i >= 8
-        lines = [f"first divergence: {key}", what]
-        bold = font(12, bold=True)
-        tw = max(bold.getlength(t) for t in lines)
-        edge = x_of(i) - 0.4 * slot if to_left else x_of(i) + 0.4 * slot
-        tx = edge - 18 - tw if to_left else edge + 18
-        ty = min(max(y - 16, top_px + 4), base - 36)
-        draw.rectangle((tx - 3, ty - 2, tx + tw + 3, ty + 33), fill=WHITE)
-        for k, t in enumerate(lines):
-            draw.text((tx + (tw if to_left else 0), ty + 16 * k), t, font=bold,
-                      fill=hex_rgb(C_FIRST), anchor="ra" if to_left else "la")
-        _arrow(draw, (edge - 14 if to_left else edge + 14, ty + 16), (edge, ty + 16),
-               hex_rgb(C_FIRST))
-        title = f"first divergence: {key}"
-    else:
-        title = "no divergence"
-    draw.text((width / 2, 10), f"Per-key |log10({cand_name}/{ref_name})| in pipeline order — "
-              f"{title}", font=font(14), fill=TEXT, anchor="ma")
 
-    # the legend, one row (two when it does not fit)
+def _draw_first_divergence(draw: ImageDraw.ImageDraw, fr: _Frame, data: BarChartData,
+                           height: float) -> None:
+    """The first divergence's callout and arrow: beside its bar, over the keys before it (all
+    within tolerance, so low), unless the bar is near the left edge."""
+    i = data.highlighted_index
+    assert i is not None
+    key, v = data.keys[i], data.values[i]
+    full = not math.isfinite(v)
+    what = ("missing on a side" if math.isnan(v) else
+            "∞ (one side 0 or sign flip)" if full else f"|log10 ratio| = {v:.3g}")
+    y = fr.y_of(math.sqrt(data.tolerance * fr.top) if full else height)
+    to_left = i >= 8
+    lines = [f"first divergence: {key}", what]
+    bold = font(12, bold=True)
+    tw = max(bold.getlength(t) for t in lines)
+    edge = fr.x_of(i) - 0.4 * fr.slot if to_left else fr.x_of(i) + 0.4 * fr.slot
+    tx = edge - 18 - tw if to_left else edge + 18
+    ty = min(max(y - 16, fr.top_px + 4), fr.base - 36)
+    draw.rectangle((tx - 3, ty - 2, tx + tw + 3, ty + 33), fill=WHITE)
+    for k, t in enumerate(lines):
+        draw.text((tx + (tw if to_left else 0), ty + 16 * k), t, font=bold,
+                  fill=hex_rgb(C_FIRST), anchor="ra" if to_left else "la")
+    _arrow(draw, (edge - 14 if to_left else edge + 14, ty + 16), (edge, ty + 16),
+           hex_rgb(C_FIRST))
+
+
+def _draw_legend(draw: ImageDraw.ImageDraw, fr: _Frame, data: BarChartData) -> None:
+    """The legend, one row (two when it does not fit)."""
     items = [(C_OK, "", "within tolerance (bar at floor = identical)"),
              (C_BAD, "", "beyond tolerance"), (C_FIRST, "", "first divergence"),
              (C_MISSING, "//", "missing / unparsed on a side"),
@@ -252,10 +297,10 @@ def plot_key_ratios(data: BarChartData, ref_name: str, cand_name: str, path: Pat
         items.append(("#000000", "line", "that key's own tolerance"))
     small = font(10)
     widths = [28 + small.getlength(text) + 18 for _c, _h, text in items]
-    rows = [items] if sum(widths) < width - 40 else [items[:3], items[3:]]
+    rows = [items] if sum(widths) < fr.width - 40 else [items[:3], items[3:]]
     for r, row in enumerate(rows):
         row_w = sum(28 + small.getlength(text) + 18 for _c, _h, text in row)
-        x, y = (width - row_w) / 2, 40 + 20 * r
+        x, y = (fr.width - row_w) / 2, 40 + 20 * r
         for colour, hatch, text in row:
             if hatch == "line":
                 draw.line((x, y + 7, x + 20, y + 7), fill=BLACK, width=2)
@@ -265,7 +310,6 @@ def plot_key_ratios(data: BarChartData, ref_name: str, cand_name: str, path: Pat
                     _hatch(draw, (x, y + 1, x + 20, y + 12), cross=hatch == "xx")
             draw.text((x + 26, y), text, font=small, fill=TEXT)
             x += 28 + small.getlength(text) + 18
-    image.save(path, **PNG)
 
 
 Job = tuple[str, Path, Callable[[], None]]  # (plot name, png path, draw)

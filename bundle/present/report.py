@@ -15,31 +15,22 @@ import os
 import re
 from typing import Iterable, Mapping, Sequence
 
+from bundle.analysis.chain import CONSISTENCY, FINAL_KEY
 from bundle.model.records import (CaptureResult, ChainReport, CommandRecord, ComparisonRow,
                             Consistency, ImageMetrics)
+from bundle.present.vocabulary import (BAD, CHAIN_FORMULA, CORRELATION_LABEL,
+                                       CORRELATION_PASS_LINE, DASH, FIRST_CHAIN_DIVERGENCE_AT,
+                                       FIRST_DIVERGENCE_AT, MARK_COLUMN, NOT_SELF_CONSISTENT, OK,
+                                       PEAK_DISTANCE_LABEL, PEAK_DISTANCE_PASS_LINE, PRINTS_UNUSED,
+                                       WITHIN_TOLERANCE, chain_totals, consistency_state,
+                                       fmt_short, fmt_value, mark, not_checkable,
+                                       parity_sentence, ratio_label, verdict_word)
+from bundle.present.vocabulary import key_label as _vocab_key_label
 
-# The users' pass lines (nanobragg-facts.md §6).
-CORRELATION_PASS = 0.999
-PEAK_DISTANCE_PASS = 1.0
 STDERR_TAIL_LINES = 15
-
-OK, BAD = "✓", "✗"
 
 
 # --------------------------------------------------------------------------- small formatters
-
-
-def fmt_value(x: float | None) -> str:
-    """A trace value as the traces print it: %.15g (so integers stay integers); None is a dash."""
-    if x is None:
-        return "—"
-    return f"{x:.15g}"
-
-
-def fmt_short(x: float | None, digits: int = 6) -> str:
-    if x is None:
-        return "—"
-    return f"{x:.{digits}g}"
 
 
 def cell(text: object) -> str:
@@ -67,12 +58,7 @@ def fence(text: str, lang: str = "") -> list[str]:
 
 def key_label(row: ComparisonRow, width: int) -> str:
     """``key``, ``key[i]`` for vector components, ``key#n`` for a repeated key's n-th line."""
-    label = row.key
-    if width > 1:
-        label += f"[{row.component}]"
-    if row.occurrence:
-        label += f"#{row.occurrence + 1}"
-    return label
+    return _vocab_key_label(row.key, row.occurrence, row.component if width > 1 else None)
 
 
 def _widths(rows: Sequence[ComparisonRow]) -> dict[tuple[str, int], int]:
@@ -117,19 +103,19 @@ def _verdict(result: CaptureResult) -> list[str]:
     if result.verdict == "divergence" and cmp is not None and cmp.first_divergence is not None:
         fd = cmp.first_divergence
         label = key_label(fd, _widths(cmp.rows).get((fd.key, fd.occurrence), 1))
-        line = f"**Verdict: DIVERGENCE** — first divergence at `{label}`"
+        line = f"**Verdict: {verdict_word('divergence')}** — {FIRST_DIVERGENCE_AT} `{label}`"
     elif result.verdict == "divergence":
-        line = "**Verdict: DIVERGENCE**"
+        line = f"**Verdict: {verdict_word('divergence')}**"
         if cmp is not None and cmp.chain.first_divergence is not None:
-            line += f" — first chain divergence at `{cmp.chain.first_divergence.key}`"
+            line += f" — {FIRST_CHAIN_DIVERGENCE_AT} `{cmp.chain.first_divergence.key}`"
     elif result.verdict == "parity":
         n = cmp.keys_compared if cmp is not None else 0
-        line = f"**Verdict: PARITY** — all {n} keys compared agree within tolerance"
+        line = f"**Verdict: {verdict_word('parity')}** — {parity_sentence(n)}"
     else:
         failed = [c.step for c in result.commands if not c.ok and c.role != "probe"]
         why = (f"failed: {', '.join(failed)}" if failed
                else (result.notes[0] if result.notes else "nothing could be compared"))
-        line = f"**Verdict: INCOMPLETE** — {why}"
+        line = f"**Verdict: {verdict_word('incomplete')}** — {why}"
     if result.status == "partial":
         line += " · status: **partial**"
     return [line]
@@ -145,7 +131,7 @@ def _first_divergence(result: CaptureResult) -> list[str]:
     ref, cand = cmp.ref_engine, cmp.cand_engine
     if fd is None:
         out.append(f"None: every value of the {cmp.keys_compared} keys both traces printed is "
-                   "within tolerance.")
+                   f"{WITHIN_TOLERANCE}.")
         missing = {e: ks for e, ks in cmp.missing.items() if ks}
         if missing:
             out.append("")
@@ -169,7 +155,7 @@ def _first_divergence(result: CaptureResult) -> list[str]:
         (cand, fmt_value(fd.cand)),
         ("abs diff", fmt_short(fd.abs_diff)),
         ("rel diff", fmt_short(fd.rel_diff, 3)),
-        (f"ratio {cand}/{ref}", fmt_short(fd.ratio, 8)),
+        (f"ratio {ratio_label(ref, cand)}", fmt_short(fd.ratio, 8)),
         ("tolerance", f"rtol {fd.rtol:g}, atol {fd.atol:g}"),
     ], ["l", "r"])
     return out
@@ -181,18 +167,15 @@ def _consistency_lines(engine: str, c: Consistency | None, chain: ChainReport, r
         return [f"- `{engine}`: no trace, no self-consistency check."]
     if c.missing:
         return [f"- `{engine}`: cannot check, missing {', '.join(c.missing)}."]
-    if c.consistent:
-        return [f"- `{engine}`: product {fmt_value(c.product)} vs its own I_pixel_final "
-                f"{fmt_value(c.final)} — ratio {fmt_short(c.ratio, 8)} — consistent {OK}"]
-    if c.consistent is None:
-        return [f"- `{engine}`: product {fmt_value(c.product)} vs its own I_pixel_final "
-                f"{fmt_value(c.final)} — ratio {fmt_short(c.ratio, 8)} — undetermined"]
+    if c.consistent or c.consistent is None:
+        return [f"- `{engine}`: product {fmt_value(c.product)} vs its own {FINAL_KEY} "
+                f"{fmt_value(c.final)} — ratio {fmt_short(c.ratio, 8)} — "
+                f"{consistency_state(c.consistent)}" + (f" {OK}" if c.consistent else "")]
     lines = [
         "",
-        f"> **{BAD} `{engine}` trace is NOT self-consistent: final/product = "
+        f"> **{BAD} `{engine}` trace is {NOT_SELF_CONSISTENT}: final/product = "
         f"{fmt_short(c.ratio, 8)}.** Its printed factors compose to {fmt_value(c.product)}, but "
-        f"it printed I_pixel_final = {fmt_value(c.final)}: this trace prints numbers it did not "
-        "use.",
+        f"it printed {FINAL_KEY} = {fmt_value(c.final)}: this trace {PRINTS_UNUSED}.",
     ]
     hint = _explaining_factor(c, chain, ref, cand)
     if hint:
@@ -208,11 +191,11 @@ def _explaining_factor(c: Consistency, chain: ChainReport, ref: str, cand: str) 
     other engine's value.
     """
     r = c.ratio
-    if r is None or not math.isfinite(r) or r <= 0 or abs(r - 1) < 1e-6:
+    if r is None or not math.isfinite(r) or r <= 0 or abs(r - 1) < CONSISTENCY.rtol:
         return None
     for f in chain.factors:
         fr = f.ratio
-        if fr is None or not math.isfinite(fr) or fr <= 0 or f.key == "I_pixel_final" or f.matches:
+        if fr is None or not math.isfinite(fr) or fr <= 0 or f.key == FINAL_KEY or f.matches:
             continue
         # the factor ratio as it would act on this engine's product
         inverse = f.key == "steps"
@@ -220,7 +203,7 @@ def _explaining_factor(c: Consistency, chain: ChainReport, ref: str, cand: str) 
         if inverse:
             eff = 1.0 / eff
         if abs(math.log(r) - math.log(eff)) < 1e-3:
-            return (f"It matches the {cand}/{ref} ratio of `{f.key}` ({fmt_short(fr, 8)}): "
+            return (f"It matches the {ratio_label(ref, cand)} ratio of `{f.key}` ({fmt_short(fr, 8)}): "
                     f"`{c.engine}`'s final value behaves as if `{f.key}` had "
                     f"{ref if c.engine == cand else cand}'s value.")
     return None
@@ -233,24 +216,22 @@ def _chain(result: CaptureResult) -> list[str]:
         out.append("Not checked: no comparison.")
         return out
     chain, ref, cand = cmp.chain, cmp.ref_engine, cmp.cand_engine
-    out.append("I_pixel_final = I_before_scaling / steps · r_e_sqr · fluence_photons_per_m2 · "
-               "capture_fraction · polar · omega_pixel")
+    out.append(CHAIN_FORMULA)
     out.append("")
     first = chain.first_divergence.key if chain.first_divergence else None
     rows = []
     for f in chain.factors:
-        mark = OK if f.matches else BAD
         name = f"**{f.key}**" if f.key == first else f.key
-        rows.append((name, fmt_value(f.ref), fmt_value(f.cand), fmt_short(f.ratio, 8), mark))
-    out += table(["factor", ref, cand, f"ratio {cand}/{ref}", f"{OK}/{BAD}"], rows,
+        rows.append((name, fmt_value(f.ref), fmt_value(f.cand), fmt_short(f.ratio, 8),
+                     mark(f.matches)))
+    out += table(["factor", ref, cand, f"ratio {ratio_label(ref, cand)}", MARK_COLUMN], rows,
                  ["l", "r", "r", "r", "c"])
     out.append("")
     if first:
         out.append(f"First chain factor beyond tolerance: `{first}`.")
-    out.append(f"Product of factor ratios: {fmt_short(chain.product_of_ratios, 8)}; "
-               f"I_pixel_final ratio: {fmt_short(chain.final_ratio, 8)}.")
+    out.append(chain_totals(fmt_short(chain.product_of_ratios, 8), fmt_short(chain.final_ratio, 8)))
     out.append("")
-    out.append("Self-consistency (each trace's factors against its own I_pixel_final):")
+    out.append(f"Self-consistency (each trace's factors against its own {FINAL_KEY}):")
     out.append("")
     engines = [ref, cand] + [e for e in chain.consistency if e not in (ref, cand)]
     for e in engines:
@@ -278,8 +259,8 @@ def _keys(result: CaptureResult) -> list[str]:
         rows.append((label, r.component if width > 1 else "", fmt_value(r.ref), fmt_value(r.cand),
                      fmt_short(r.abs_diff), fmt_short(r.rel_diff, 3), fmt_short(r.ratio, 8),
                      _status_mark(r, ref, cand)))
-    out += table(["key", "component", ref, cand, "abs diff", "rel diff", f"{cand}/{ref}",
-                  f"{OK}/{BAD}"], rows, ["l", "r", "r", "r", "r", "r", "r", "c"])
+    out += table(["key", "component", ref, cand, "abs diff", "rel diff", ratio_label(ref, cand),
+                  MARK_COLUMN], rows, ["l", "r", "r", "r", "r", "r", "r", "c"])
     out.append("")
     n_diff = sum(1 for r in cmp.rows if r.status != "match")
     out.append(f"{len(cmp.rows)} values, {cmp.keys_compared} keys on both sides, "
@@ -297,27 +278,26 @@ def _metrics(m: ImageMetrics | None) -> list[str]:
     ref, cand = m.ref_engine, m.cand_engine
     def where(s) -> str:
         return f"{fmt_short(s.max, 8)} at (slow {s.max_slow}, fast {s.max_fast})"
-    peak_pass = ("—" if m.peak_distance_pass is None else OK if m.peak_distance_pass else BAD)
     rows = [
-        ("correlation (Pearson)", "", "", f"{m.pearson:.6f}", f"≥ {CORRELATION_PASS}",
-         OK if m.correlation_pass else BAD),
-        (f"sum ratio {cand}/{ref}", fmt_short(m.ref.total, 8), fmt_short(m.cand.total, 8),
+        (CORRELATION_LABEL, "", "", f"{m.pearson:.6f}", CORRELATION_PASS_LINE,
+         mark(m.correlation_pass)),
+        (f"sum ratio {ratio_label(ref, cand)}", fmt_short(m.ref.total, 8), fmt_short(m.cand.total, 8),
          fmt_short(m.sum_ratio, 8), "", ""),
         ("max_I and where", where(m.ref), where(m.cand),
-         fmt_short(m.cand.max / m.ref.max, 8) if m.ref.max else "—", "", ""),
+         fmt_short(m.cand.max / m.ref.max, 8) if m.ref.max else DASH, "", ""),
         ("mean", fmt_short(m.ref.mean, 8), fmt_short(m.cand.mean, 8),
-         fmt_short(m.cand.mean / m.ref.mean, 8) if m.ref.mean else "—", "", ""),
+         fmt_short(m.cand.mean / m.ref.mean, 8) if m.ref.mean else DASH, "", ""),
         ("RMSE", "", "", fmt_short(m.rmse, 8), "", ""),
         ("value at traced pixel", fmt_value(m.ref.traced_value), fmt_value(m.cand.traced_value),
          fmt_short(m.cand.traced_value / m.ref.traced_value, 8)
-         if m.ref.traced_value and m.cand.traced_value is not None else "—", "", ""),
+         if m.ref.traced_value and m.cand.traced_value is not None else DASH, "", ""),
         ("bright peaks (matched)", m.peaks_ref, m.peaks_cand, m.peaks_matched, "", ""),
-        ("mean matched-peak distance (px)", "", "", fmt_short(m.mean_peak_distance, 4),
-         f"≤ {PEAK_DISTANCE_PASS:g} px", peak_pass),
+        (PEAK_DISTANCE_LABEL, "", "", fmt_short(m.mean_peak_distance, 4),
+         PEAK_DISTANCE_PASS_LINE, mark(m.peak_distance_pass)),
     ]
     out.append(f"Image: {m.slow} slow × {m.fast} fast pixels.")
     out.append("")
-    out += table(["metric", ref, cand, "value / ratio", "pass line", f"{OK}/{BAD}"], rows,
+    out += table(["metric", ref, cand, "value / ratio", "pass line", MARK_COLUMN], rows,
                  ["l", "r", "r", "r", "l", "c"])
     return out
 
@@ -337,6 +317,19 @@ def _attempted(result: CaptureResult) -> list[str]:
     out = ["## Attempted", "",
            "This capture is **partial**: what failed, what is missing, and what could still be "
            "checked.", ""]
+    out += _failed_commands(result)
+    out += _missing_keys(result)
+    out += _reduced_chain(result)
+    if result.notes:
+        out.append("")
+        out.append("### Notes")
+        out.append("")
+        out += [f"- {n}" for n in result.notes]
+    return out
+
+
+def _failed_commands(result: CaptureResult) -> list[str]:
+    out: list[str] = []
     tails: Mapping[str, str] = result.extra.get("stderr_tails", {}) if result.extra else {}
     failed = [c for c in result.commands if not c.ok]
     if failed:
@@ -346,64 +339,60 @@ def _attempted(result: CaptureResult) -> list[str]:
             out.append(f"- `{c.step}` ({program(c)}, {c.role}"
                        + (f", engine {c.engine}" if c.engine else "") + f"): {outcome(c)}, "
                        f"after {c.wall_s:.2f} s")
-            tail = tails.get(c.step)
-            if tail and tail.strip():
-                lines = tail.rstrip("\n").splitlines()[-STDERR_TAIL_LINES:]
-                out.append("")
-                out.append(f"  last {len(lines)} lines of stderr (`{c.stderr.path}`):"
-                           if c.stderr else f"  last {len(lines)} lines of stderr:")
-                out.append("")
-                block = fence("\n".join(lines))
-                out += ["  " + ln if ln else "" for ln in "\n".join(block).split("\n")]
+            out += _stderr_tail(c, tails.get(c.step))
             out.append("")
     for run in result.engines:
         if run.failed_steps:
             out.append(f"- engine `{run.engine}`: failed steps {', '.join(run.failed_steps)}"
                        + ("; no readable trace" if run.trace is None else
                           f"; trace has {len(run.trace.entries)} key lines"))
+    return out
+
+
+def _stderr_tail(c: CommandRecord, tail: str | None) -> list[str]:
+    if not (tail and tail.strip()):
+        return []
+    lines = tail.rstrip("\n").splitlines()[-STDERR_TAIL_LINES:]
+    out = ["", f"  last {len(lines)} lines of stderr (`{c.stderr.path}`):"
+           if c.stderr else f"  last {len(lines)} lines of stderr:", ""]
+    block = fence("\n".join(lines))
+    return out + ["  " + ln if ln else "" for ln in "\n".join(block).split("\n")]
+
+
+def _missing_keys(result: CaptureResult) -> list[str]:
+    out = ["", "### Missing keys", ""]
     cmp = result.comparison
-    out.append("")
-    out.append("### Missing keys")
-    out.append("")
     if cmp is None:
         no_trace = [r.engine for r in result.engines if r.trace is None]
         out.append("No comparison: no trace from " + (", ".join(no_trace) or "an engine") + ".")
-    else:
-        any_missing = False
-        for engine, keys in cmp.missing.items():
-            if keys:
-                any_missing = True
-                out.append(f"- `{engine}` lacks {len(keys)} keys: "
-                           + ", ".join(f"`{k}`" for k in keys))
-        if not any_missing:
-            out.append("None: both traces printed the same keys.")
-    out.append("")
-    out.append("### Reduced chain")
-    out.append("")
+        return out
+    lacking = [(engine, keys) for engine, keys in cmp.missing.items() if keys]
+    for engine, keys in lacking:
+        out.append(f"- `{engine}` lacks {len(keys)} keys: " + ", ".join(f"`{k}`" for k in keys))
+    if not lacking:
+        out.append("None: both traces printed the same keys.")
+    return out
+
+
+def _reduced_chain(result: CaptureResult) -> list[str]:
+    out = ["", "### Reduced chain", ""]
+    cmp = result.comparison
     if cmp is None:
         out.append("Nothing could be checked.")
-    else:
-        chain = cmp.chain
-        both = [f.key for f in chain.factors if f.ref is not None and f.cand is not None]
-        lacking = [f.key for f in chain.factors if f.ref is None or f.cand is None]
-        out.append(f"Compared in both engines ({len(both)} of {len(chain.factors)}): "
-                   + (", ".join(f"`{k}`" for k in both) or "none") + ".")
-        if lacking:
-            out.append(f"Not comparable: {', '.join(f'`{k}`' for k in lacking)}.")
-        for e, c in chain.consistency.items():
-            if c.missing:
-                out.append(f"- `{e}` self-consistency not checkable (missing "
-                           f"{', '.join(c.missing)}).")
-            else:
-                state = ("consistent" if c.consistent else "undetermined" if c.consistent is None
-                         else "NOT consistent")
-                out.append(f"- `{e}` self-consistency checked: {state} "
-                           f"(ratio {fmt_short(c.ratio, 8)}).")
-    if result.notes:
-        out.append("")
-        out.append("### Notes")
-        out.append("")
-        out += [f"- {n}" for n in result.notes]
+        return out
+    chain = cmp.chain
+    both = [f.key for f in chain.factors if f.ref is not None and f.cand is not None]
+    lacking = [f.key for f in chain.factors if f.ref is None or f.cand is None]
+    out.append(f"Compared in both engines ({len(both)} of {len(chain.factors)}): "
+               + (", ".join(f"`{k}`" for k in both) or "none") + ".")
+    if lacking:
+        out.append(f"Not comparable: {', '.join(f'`{k}`' for k in lacking)}.")
+    for e, c in chain.consistency.items():
+        if c.missing:
+            out.append(f"- `{e}` {not_checkable(', '.join(c.missing))}.")
+        else:
+            out.append(f"- `{e}` self-consistency checked: {consistency_state(c.consistent)} "
+                       f"(ratio {fmt_short(c.ratio, 8)}).")
     return out
 
 
@@ -453,7 +442,7 @@ def _environment(result: CaptureResult) -> list[str]:
     versions = env.get("versions") or {}
     if versions:
         out.append("")
-        out += table(["tool", "version"], [(k, v if v is not None else "—")
+        out += table(["tool", "version"], [(k, v if v is not None else DASH)
                                            for k, v in versions.items()])
     return out
 
