@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from bundle.capture import environment
+from bundle.capture import environment, preflight
 from bundle.analysis.compare import compare_traces
 from bundle.model.errors import SpecError, TargetError, TraceError
 from bundle.model.hashing import digest
@@ -121,6 +121,9 @@ def capture(spec: Spec, target: TargetProfile, options: CaptureOptions,
     """
     emit = on_event or (lambda _e: None)
     check_inputs(spec, target, options)
+    # issue 17: the repo's declared dependencies, before anything runs (refused in a container)
+    warned = preflight.enforce(options.repo, environment.container_info())
+    options = replace(options, notes=options.notes + warned)
     preload = Preload()
     start = datetime.now(timezone.utc)
     bundle_id = new_bundle_id(spec.name, spec.args_sha256(), start)
@@ -189,7 +192,7 @@ def _run_and_write(plan: Plan, options: CaptureOptions, bundle_id: str, start: d
     from bundle.present import plots
     from bundle.analysis.metrics import image_metrics
 
-    notes: list[str] = []
+    notes: list[str] = list(options.notes)
     runs: list[EngineRun] = []
     traces: dict[str, Trace | None] = {}
     engines_info = []

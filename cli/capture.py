@@ -37,7 +37,7 @@ def capture(
     timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds allowed per command."),
     in_container: bool = typer.Option(False, "--in-container", help="Run the whole capture inside the pinned image."),
     native: bool = typer.Option(False, "--native", help="Run on this machine (the default)."),
-    image: Optional[str] = typer.Option(None, "--image", help="Image tag for --in-container (default: the content tag)."),
+    image: Optional[str] = typer.Option(None, "--image", help="Image for --in-container: cpu (default, this checkout's content tag), cuda (make image-cuda) or a tag."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and run nothing."),
     keep_scratch: bool = typer.Option(False, "--keep-scratch", help="Keep the engines' scratch directories."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
@@ -55,6 +55,8 @@ def capture(
     from bundle.capture.plan import describe
     from bundle.capture.spec import load_spec, with_engine_option
     from bundle.capture.target import load_target
+    from bundle.capture.environment import gpu_present
+    from bundle.capture.preflight import device_refusal
 
     if in_container and native:
         raise UserError("--in-container and --native exclude each other")
@@ -68,6 +70,9 @@ def capture(
             if option == "dtype" and value not in ("float32", "float64"):
                 raise typer.BadParameter("must be float32 or float64", param_hint="--py-dtype")
             loaded = with_engine_option(loaded, engine, option, value)
+    refusal = device_refusal(loaded, gpu_present(), py_device)  # issue 16: before anything runs
+    if refusal and not dry_run:
+        raise UserError(refusal)
     repo_path = (repo or default_repo(profile.name)).resolve()
     options = CaptureOptions(
         repo=repo_path,
@@ -112,6 +117,9 @@ def _shown(path: Path) -> str:
 
 
 def _finish(summary: dict, json_out: bool, quiet: bool, timeout: float | None) -> None:
+    for note in summary.get("notes") or ():
+        if note.startswith("warning: "):  # the preflight's (issue 17): shown even with --json
+            typer.echo(note, err=True)
     if json_out:
         print_json(summary)
     elif not quiet:

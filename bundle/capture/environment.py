@@ -17,7 +17,12 @@ from pathlib import Path
 from typing import Mapping
 
 ALLOWED = ("PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "TZ", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-           "KMP_DUPLICATE_LIB_OK", "CUDA_VISIBLE_DEVICES", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE")
+           "KMP_DUPLICATE_LIB_OK", "CUDA_VISIBLE_DEVICES", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE",
+           "TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR")
+# A profile points these caches into the capture's scratch area (a fresh, writable place even on a
+# read-only root file system, and no getpass lookup of a uid the image has no passwd entry for);
+# a directory the user names on purpose wins, so a warm cache can be reused when they want it.
+USER_WINS = ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR")
 ALLOWED_PREFIXES = ("NB_",)
 # NB_* is allowed so users can steer their harness (NB_C_BIN), but a name that looks like a
 # credential is recorded redacted even then.
@@ -41,7 +46,7 @@ def command_env(extra: Mapping[str, str], base: Mapping[str, str] | None = None)
     """The environment a recorded command runs with: allow-listed inherited variables + extra."""
     base = os.environ if base is None else base
     env = {k: v for k, v in base.items() if allowed(k)}
-    env.update(extra)
+    env.update({k: v for k, v in extra.items() if not (k in USER_WINS and env.get(k))})
     return env
 
 
@@ -115,9 +120,47 @@ def container_info(env: Mapping[str, str] | None = None) -> dict | None:
     return info
 
 
+def torch_cuda_version() -> str | None:
+    """``torch.version.cuda`` of the installed torch, read from torch/version.py without importing
+    torch (seconds); None for a CPU build or no torch."""
+    from importlib.util import find_spec
+
+    try:
+        spec = find_spec("torch")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for root in spec.submodule_search_locations:
+        try:
+            text = (Path(root) / "version.py").read_text()
+        except OSError:
+            continue
+        found = re.search(r"^cuda\s*(?::\s*[^=]+)?=\s*['\"]([^'\"]+)['\"]", text, re.MULTILINE)
+        return found.group(1) if found else None
+    return None
+
+
+def gpu_driver_version() -> str | None:
+    """The NVIDIA kernel driver's version (/proc/driver/nvidia/version), None without one."""
+    try:
+        text = Path("/proc/driver/nvidia/version").read_text()
+    except OSError:
+        return None
+    found = re.search(r"Kernel Module(?: for [^ ]+)?\s+([0-9][0-9.]*)", text)
+    return found.group(1) if found else text.splitlines()[0].strip() if text.strip() else None
+
+
+def gpu_present() -> bool:
+    """Whether this machine has an NVIDIA GPU, from its device nodes (no torch import)."""
+    return Path("/dev/nvidiactl").exists() or Path("/dev/dxg").exists()
+
+
 def collect(python: str, cuda: Mapping | None = None) -> dict:
     """Host facts. Versions of torch/numpy are read from package metadata (no import, no cost)."""
     gcc = _first_line(["gcc", "-dumpfullversion"])
+    cuda = {**(cuda or {"available": None, "device": None}),
+            "torch_cuda": torch_cuda_version(), "driver": gpu_driver_version()}
     return {
         "host": platform.node(),
         "os": f"{platform.system()} {platform.release()} ({platform.platform()})",
@@ -132,6 +175,6 @@ def collect(python: str, cuda: Mapping | None = None) -> dict:
             "numpy": _version("numpy"),
             "nb_evidence": _version("nb-evidence"),
         },
-        "cuda": dict(cuda) if cuda else {"available": None, "device": None},
+        "cuda": cuda,
         "container": container_info(),
     }

@@ -21,3 +21,4 @@ class CaptureOptions:
     keep_scratch: bool = False
     replay_of: str | None = None
     reproduce: str | None = None
+    notes: tuple[str, ...] = ()  # put in the bundle as they are (e.g. the preflight's warning)

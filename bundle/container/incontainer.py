@@ -22,8 +22,9 @@ from pathlib import Path
 from bundle.container import docker_seam as container
 from bundle.capture.options import CaptureOptions
 from bundle.store.writer import user_path, write_bundle
-from bundle.capture.environment import allowed, collect
-from bundle.model.errors import ContainerError
+from bundle.capture.environment import USER_WINS, allowed, collect
+from bundle.capture.preflight import wants_gpu
+from bundle.model.errors import ContainerError, UserError
 from bundle.model.records import CaptureResult, CommandRecord
 from bundle.capture.runner import Event, EventSink, utc_now
 from bundle.model.hashing import digest
@@ -31,6 +32,13 @@ from bundle.capture.spec import load_spec
 from bundle.store.writer import new_bundle_id, open_staging
 
 REPO, BUNDLES, EXTRA = "/repo", "/bundles", "/nb-inputs"
+
+
+def image_names() -> dict[str | None, str | None]:
+    """--image names for the two images we build: cpu is this checkout's content tag (built when
+    missing, as with no --image); cuda what `make image-cuda` tags (NB_IMAGE_CUDA where it was
+    tagged otherwise), never built unasked: 6 GB and minutes."""
+    return {"cpu": None, "cuda": os.environ.get("NB_IMAGE_CUDA") or f"{container.REPOSITORY}:cuda"}
 
 
 @dataclass(frozen=True)
@@ -64,20 +72,23 @@ def _events(sink: EventSink | None):
 
 def _run_inside(engine: container.Engine, info: container.ImageInfo, argv: list[str],
                 mounts: list[container.Mount], host_repo: Path, bundles: Path,
-                on_event: EventSink | None, what: str) -> tuple[dict, int]:
+                on_event: EventSink | None, what: str, gpus: bool = False) -> tuple[dict, int]:
     """Run one nb-evidence command in the image; its --json object, bundle path as the host sees it."""
     # The host's allow-listed variables travel, except those that describe the host itself.
     env = {k: v for k, v in os.environ.items()
-           if allowed(k) and k not in ("PATH", "HOME", "TMPDIR", "PYTHONPATH")
+           if allowed(k) and k not in ("PATH", "HOME", "TMPDIR", "PYTHONPATH") + USER_WINS
            and not k.startswith("NB_CONTAINER_")}
     env.update(info.env())
     env["NB_HOST_REPO"] = str(host_repo)  # so the manifest can say which host checkout /repo was
-    outcome = container.run(engine, info, argv, mounts=mounts, env=env, on_event=_events(on_event))
+    outcome = container.run(engine, info, argv, mounts=mounts, env=env, on_event=_events(on_event),
+                            gpus=gpus)
     try:
         data = json.loads(outcome.stdout)
     except json.JSONDecodeError:
         last = next((line for line in reversed(outcome.stderr.splitlines()) if line.strip()),
                     f"exit {outcome.exit_code}")
+        if outcome.exit_code == 2 and last.startswith("error: "):
+            raise UserError(last.removeprefix("error: ")) from None  # its own one-line refusal
         raise ContainerError(f"the {what} inside {info.tag} failed: {last}") from None
     if isinstance(data.get("bundle"), str) and data["bundle"].startswith(BUNDLES + "/"):
         data["bundle"] = user_path(bundles / data["bundle"][len(BUNDLES) + 1:])
@@ -119,22 +130,32 @@ def failed_build_bundle(spec_path: Path, options: CaptureOptions, error: contain
                         engines=[], inputs=[], bundle_path=user_path(bundles / bundle_id))
 
 
+def missing_image(image: str | None, exc: ContainerError) -> ContainerError:
+    """The one line for an image that is not there: for the CUDA image, how to build it."""
+    if image == "cuda" and "is not on the engine" in str(exc):
+        return UserError(f"--image cuda: {image_names()['cuda']} is not on the engine; build it with "
+                         "`make image-cuda` (no GPU needed to build)")
+    return exc
+
+
 def capture_in_container(spec_path: Path, target: str | None, options: CaptureOptions,
                          image: str | None = None, on_event: EventSink | None = None,
                          py_dtype: str | None = None, py_device: str | None = None,
                          c_threads: int | None = None,
                          project: Path | None = None) -> ContainerCapture:
     """``project`` is the nb-evidence checkout whose Dockerfile makes the image (default: this one)."""
-    load_spec(spec_path)  # bad input fails here, on the host, before any image work
+    loaded = load_spec(spec_path)  # bad input fails here, on the host, before any image work
     engine = container.connect()
     started = utc_now()
     try:
-        info = container.ensure_image(engine, project, tag=image,
+        info = container.ensure_image(engine, project, tag=image_names().get(image, image),
                                       base_image=container.default_base(engine),
                                       on_event=_events(on_event))
     except container.ContainerBuildError as exc:
         path = failed_build_bundle(spec_path, options, exc, started)
         raise ContainerError(f"image build failed ({exc}); partial bundle at {user_path(path)}") from None
+    except ContainerError as exc:
+        raise missing_image(image, exc) from None
 
     repo = options.repo.resolve()
     bundles = options.bundles.resolve()
@@ -156,7 +177,8 @@ def capture_in_container(spec_path: Path, target: str | None, options: CaptureOp
                         ("--c-threads", c_threads), ("--timeout", options.timeout)):
         if value is not None:
             argv += [flag, str(value)]
-    result, exit_code = _run_inside(engine, info, argv, mounts, repo, bundles, on_event, "capture")
+    result, exit_code = _run_inside(engine, info, argv, mounts, repo, bundles, on_event, "capture",
+                                    gpus=wants_gpu(loaded, py_device))
     return ContainerCapture(result=result, image=info, exit_code=exit_code)
 
 
