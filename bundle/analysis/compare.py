@@ -27,7 +27,7 @@ import math
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from bundle.model.records import Comparison, ComparisonRow, Tolerance, Trace, TraceEntry
+from bundle.model.records import Comparison, ComparisonRow, RootsReport, Tolerance, Trace, TraceEntry
 
 NO_OVERRIDES: Mapping[str, Tolerance] = MappingProxyType({})
 
@@ -203,7 +203,7 @@ def _check_engine_names(*engines: str) -> None:
             raise ValueError(f"engine name {e!r} clashes with a field of the JSON summary")
 
 
-def summary_json(comparison: Comparison) -> dict[str, Any]:
+def summary_json(comparison: Comparison, roots: RootsReport | None = None) -> dict[str, Any]:
     """The comparison as plain JSON data (what ``--json`` prints and the manifest's result holds).
 
     Engine names are keys: with engines ``c`` and ``py``::
@@ -219,7 +219,8 @@ def summary_json(comparison: Comparison) -> dict[str, Any]:
          "keys_compared": int}
 
     Floats go through :func:`json_float`: nan and ±inf become "nan", "inf", "-inf"; null means
-    the value is absent on that side.
+    the value is absent on that side. With ``roots`` (bundle.analysis.roots) it also holds
+    ``roots``, ``amplified``, ``carried``, ``min_rtol``, ``key_graph`` and ``chain.attribution``.
     """
     re_, ce = comparison.ref_engine, comparison.cand_engine
     _check_engine_names(re_, ce)
@@ -252,7 +253,7 @@ def summary_json(comparison: Comparison) -> dict[str, Any]:
             "rel_diff": json_float(cd.rel_diff),
             "ratio": json_float(cd.ratio),
         }
-    return {
+    data = {
         "first_divergence": first,
         "first_chain_divergence": first_chain,
         "chain": {
@@ -283,3 +284,15 @@ def summary_json(comparison: Comparison) -> dict[str, Any]:
         "missing": {engine: list(keys) for engine, keys in comparison.missing.items()},
         "keys_compared": comparison.keys_compared,
     }
+    if roots is not None:
+        _add_roots(data, roots, re_, ce)
+    return data
+
+
+def _add_roots(data: dict[str, Any], roots: RootsReport, ref: str, cand: str) -> None:
+    # Imported here: bundle.analysis.roots uses this module's numeric rule.
+    from bundle.analysis.roots import roots_json
+
+    extra = roots_json(roots, ref, cand)
+    data["chain"]["attribution"] = extra.pop("attribution")
+    data.update(extra)
