@@ -336,6 +336,23 @@ def _result_word(res: Mapping[str, Any], ref: str, cand: str) -> str:
     return f"**PARTIAL** ({', '.join(partial_bits) or 'capture incomplete'})"
 
 
+def cause_observations(res: Mapping[str, Any], ref: str, cand: str) -> list[str]:
+    """One Observations/Hypotheses line per root and amplified key of the result."""
+    out = []
+    for kind in ("roots", "amplified"):
+        for item in res.get(kind) or []:
+            if not isinstance(item, dict):
+                continue
+            word = "root" if kind == "roots" else "amplified"
+            explains = list(item.get("explains") or [])
+            text = (f"{word} {item.get('key')}: {cand}/{ref}={_ratio(item.get('ratio'))}, "
+                    f"{item.get('reason') or ''}")
+            if explains:
+                text += f"; explains {_keylist(explains, 6)}"
+            out.append(_one_line(text, 240))
+    return out
+
+
 def attempt_entry(manifest: Mapping[str, Any], attempt_no: int, date: str, owner: str, bundle_path: str) -> str:
     """One attempt entry in the ledger's own format (nanobragg-facts.md §6), '\\n'-terminated.
 
@@ -474,6 +491,7 @@ def attempt_entry(manifest: Mapping[str, Any], attempt_no: int, date: str, owner
             f"product of the factor ratios ({_ratio(por)}) differs from the I_pixel_final ratio "
             f"({_ratio(final_ratio)}): the printed factors do not account for the final difference"
         )
+    obs.extend(cause_observations(res, ref, cand))
     for eng in [ref, cand] + [e for e in missing if e not in (ref, cand)]:
         keys = list(missing.get(eng) or [])
         if keys:

@@ -1,9 +1,11 @@
 """The key-graph plot: the trace keys' dependency graph, nodes coloured by class (root, amplified,
 carried, match, missing), so the separate causes of a divergence show at a glance.
 
-Drawn with matplotlib (its Agg canvas directly, no pyplot): a graph of ~40 labelled nodes and
-~50 edges is a new kind of plot here, and whoever maintains it knows matplotlib. A few collections
-and one text per key keep it well under the 100 ms the issue allows (bench/roots_bench.py).
+Drawn with Pillow through bundle.present.drawing, like the other plots. Matplotlib was weighed
+first (a graph is a new kind of plot here, and whoever maintains this knows it): drawn with its Agg
+canvas directly, collections for the edges and one text per key, it took 230-440 ms per plot on
+this 2-core machine, most of it laying out and rasterizing the 40 labels, against the 100 ms the
+issue allows. The same picture in Pillow takes a few tens of ms (bench/roots_bench.py).
 
 Layout (pure, ``key_graph_layout``): one row per key in pipeline order, top to bottom, so the
 plot reads like the trace; the column is the key's depth in the graph (longest path from a key
@@ -21,7 +23,7 @@ from bundle.model.records import RootsReport
 COLOURS = {"root": "#d62728", "amplified": "#9467bd", "carried": "#f58518",
            "match": "#4c78a8", "missing": "#9e9e9e"}
 ORDER = ("root", "amplified", "carried", "match", "missing")
-WIDTH_IN, DPI = 10.0, 100  # the report's plot width: 1000 px
+WIDTH_PX, ROW, TOP, LEFT = 1000, 22, 70, 20  # the report's plot width; one row per key
 
 
 @dataclass(frozen=True)
@@ -71,45 +73,58 @@ def _title(report: RootsReport) -> str:
 
 
 def plot_key_graph(report: RootsReport, path: Path) -> None:
-    """Write the key-graph PNG (1000 px wide; 22 px per key row)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.collections import LineCollection
-    from matplotlib.figure import Figure
+    """Write the key-graph PNG: 1000 px wide (the report's width), 22 px per key row."""
+    from bundle.present.drawing import PNG, TEXT, canvas, font, hex_rgb
 
     lay = key_graph_layout(report)
     n, cols = len(lay.keys), max(lay.column, default=0) + 1
-    fig = Figure(figsize=(WIDTH_IN, 0.9 + 0.22 * max(n, 1)), dpi=DPI)
-    FigureCanvasAgg(fig)
-    ax = fig.add_axes((0.01, 0.01, 0.98, 1 - 0.75 / fig.get_figheight()))
-    span = 6.3 / max(cols - 1, 1)  # columns share 6.3 of the 10 inches; labels use the rest
-    x = [c * min(span, 0.9) for c in lay.column]
-    y = list(range(n))
-    quiet = [((x[p], y[p]), (x[c], y[c])) for (p, c), on in zip(lay.edges, lay.causal) if not on]
-    ax.add_collection(LineCollection(quiet, colors="#c8c8c8", linewidths=0.8, zorder=1))
-    loud = [((x[p], y[p]), (x[c], y[c])) for (p, c), on in zip(lay.edges, lay.causal) if on]
-    tint = ["#555555" if by is None else _cause_colour(by, report)
-            for by, on in zip(lay.edge_cause, lay.causal) if on]
-    ax.add_collection(LineCollection(loud, colors=tint, linewidths=1.8, zorder=2))
-    ax.scatter(x, y, s=46, c=[COLOURS[c] for c in lay.classes], edgecolors="#333333",
-               linewidths=0.6, zorder=3)
-    for xi, yi, key, klass in zip(x, y, lay.keys, lay.classes):
-        ax.text(xi + 0.09, yi, key, fontsize=8.5, va="center", zorder=4,
-                weight="bold" if klass in ("root", "amplified") else "normal",
-                bbox={"boxstyle": "square,pad=0.05", "fc": "white", "ec": "none", "alpha": 0.8})
-    ax.set_xlim(-0.2, WIDTH_IN - 0.4)
-    ax.set_ylim(n - 0.4, -0.6)
-    ax.axis("off")
-    handles = [ax.scatter([], [], s=46, c=COLOURS[c], edgecolors="#333333", linewidths=0.6,
-                          label=c) for c in ORDER]
-    ax.legend(handles=handles, loc="upper right", fontsize=9, frameon=False,
-              title="class", title_fontsize=9)
-    fig.suptitle(f"Key dependency graph (pipeline order): {_title(report)}", fontsize=10,
-                 x=0.01, ha="left", y=1 - 0.12 / fig.get_figheight(), va="top")
-    fig.savefig(path, format="png", dpi=DPI, pil_kwargs={"compress_level": 4})
+    image, draw = canvas(WIDTH_PX, TOP + ROW * max(n, 1) + 10)
+    step = min(630 / max(cols - 1, 1), 90)  # columns share 630 px; labels use the rest
+    xy = [(LEFT + c * step, TOP + ROW * i) for i, c in enumerate(lay.column)]
+    grey = hex_rgb("#c8c8c8")
+    for (p, c), on in zip(lay.edges, lay.causal):
+        if not on:
+            draw.line((xy[p], xy[c]), fill=grey, width=1)
+    for (p, c), on, by in zip(lay.edges, lay.causal, lay.edge_cause):
+        if on:
+            colour = "#555555" if by is None else _cause_colour(by, report)
+            draw.line((xy[p], xy[c]), fill=hex_rgb(colour), width=3)
+    plain, bold = font(12), font(12, bold=True)
+    for (x, y), key, klass in zip(xy, lay.keys, lay.classes):
+        f = bold if klass in ("root", "amplified") else plain
+        box = draw.textbbox((x + 10, y), key, font=f, anchor="lm")
+        draw.rectangle((box[0] - 1, box[1] - 1, box[2] + 1, box[3] + 1), fill=(255, 255, 255))
+        draw.text((x + 10, y), key, font=f, fill=TEXT, anchor="lm")
+    for (x, y), klass in zip(xy, lay.classes):
+        draw.ellipse((x - 5, y - 5, x + 5, y + 5), fill=hex_rgb(COLOURS[klass]), outline=(51, 51, 51))
+    _legend(draw, report, plain)
+    draw.text((10, 12), f"Key dependency graph (pipeline order): {_title(report)}", font=font(13),
+              fill=TEXT)
+    image.save(path, **PNG)
+
+
+def _legend(draw, report: RootsReport, f) -> None:
+    """Class colours, then the colour of each cause's path, at the top right."""
+    from bundle.present.drawing import TEXT, hex_rgb
+
+    x, y = WIDTH_PX - 190, TOP
+    draw.text((x, y - 20), "class · path of each cause", font=f, fill=TEXT)
+    for klass in ORDER:
+        draw.ellipse((x, y - 5, x + 10, y + 5), fill=hex_rgb(COLOURS[klass]), outline=(51, 51, 51))
+        draw.text((x + 18, y), klass, font=f, fill=TEXT, anchor="lm")
+        y += 20
+    paths = [(k.key, _cause_colour(k.key, report)) for k in report.keys
+             if k.klass in ("root", "amplified")]
+    if len(paths) > 1:
+        paths.append(("several causes", "#555555"))
+    for label, colour in paths:
+        draw.line((x - 4, y, x + 14, y), fill=hex_rgb(colour), width=3)
+        draw.text((x + 18, y), label, font=f, fill=TEXT, anchor="lm")
+        y += 20
 
 
 def _cause_colour(cause: str, report: RootsReport) -> str:
     # One cause per edge gets its own shade, so separate causes read as separate paths.
     causes = [k.key for k in report.keys if k.klass in ("root", "amplified")]
-    shades = ("#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
+    shades = ("#d62728", "#2ca02c", "#17becf", "#8c564b", "#e377c2", "#bcbd22")
     return shades[causes.index(cause) % len(shades)] if cause in causes else COLOURS["root"]
