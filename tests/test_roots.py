@@ -149,3 +149,23 @@ def test_cyclic_or_unknown_key_graph_is_one_line_exit_2(tmp_path):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "key zz" in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_spec_sets_amplification_and_refuses_a_bad_one():
+    import pytest
+
+    from bundle.capture.spec import parse_spec
+    from bundle.model.errors import SpecError
+
+    base = {"name": "s", "target": "minibragg", "args": ["-N", "1"]}
+    spec = parse_spec({**base, "tolerance": {"rtol": 1e-6, "amplification": 50}})
+    assert spec.amplification == 50.0 and spec.tolerance.rtol == 1e-6
+    assert spec.to_data()["tolerance"]["amplification"] == 50.0
+    assert "amplification" not in parse_spec(base).to_data()["tolerance"]
+    with pytest.raises(SpecError, match="tolerance.amplification"):
+        parse_spec({**base, "tolerance": {"amplification": 0}})
+    graph = KeyGraph(keys=("a", "b"), parents={"b": ("a",)})
+    # b diverges ~100x as much as its parent a: amplified with the spec's A = 50, not with 1e6
+    cmp = compare_traces(_trace("R:", {"a": 1.0, "b": 1.0}), _trace("C:", {"a": 1 + 1e-5, "b": 1.001}))
+    assert {k.key: k.klass for k in classify(cmp, graph, spec.amplification).keys}["b"] == "amplified"
+    assert {k.key: k.klass for k in classify(cmp, graph, 1e6).keys}["b"] == "carried"
