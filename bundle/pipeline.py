@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Callable
 
 from bundle.capture import environment, preflight
 from bundle.analysis.compare import compare_traces
+from bundle.analysis.roots import classify
 from bundle.model.errors import SpecError, TargetError, TraceError
 from bundle.model.hashing import digest
 from bundle.capture.plan import Plan, build_plan, detector_shape, resolve_inputs
@@ -255,10 +256,12 @@ def _run_and_write(plan: Plan, options: CaptureOptions, bundle_id: str, start: d
                          f"recorded but only {ref_name} vs {cand_name} is compared")
     elif len(ran) == 1:
         notes.append(f"only {ran[0]} ran (single-engine capture): nothing to compare")
+    # Every independent divergence, not just the first (bundle.analysis.roots).
+    roots = classify(comparison, target.graph, spec.amplification) if comparison else None
 
     # The bar chart needs only the comparison: drawn while the images are still being read.
     plot_dir = staging / "plots"
-    bar_jobs = plots.bar_chart_job(comparison, plot_dir)
+    bar_jobs = plots.bar_chart_job(comparison, plot_dir) + plots.key_graph_job(roots, plot_dir)
     pending = _draw_in_background(background, bar_jobs, plot_dir)
 
     read: dict[str, EngineImage] = {}
@@ -299,7 +302,7 @@ def _run_and_write(plan: Plan, options: CaptureOptions, bundle_id: str, start: d
         target=target.name, pixel=spec.pixel, engines=tuple(runs), comparison=comparison,
         metrics=None, commands=tuple(records), environment=env_info, notes=tuple(notes),
         reproduce=reproduce, created_utc=start.isoformat().replace("+00:00", "Z"),
-        extra={"stderr_tails": stderr_tails, "target": {"repo": plan.repo, **git}},
+        extra={"stderr_tails": stderr_tails, "target": {"repo": plan.repo, **git}}, roots=roots,
     )
     emit(Event("info", "render", "plots, image metrics, report, tables"))
     if both:  # before the image plots start: on two cores they would only slow each other

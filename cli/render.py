@@ -73,6 +73,24 @@ def _first_divergence(result: Mapping, ref: str, cand: str) -> RenderableType | 
     return t
 
 
+def roots_table(result: Mapping, ref: str, cand: str) -> RenderableType | None:
+    """The independent divergences (roots and amplified keys), one row each."""
+    rows = [("root", r) for r in result.get("roots") or []]
+    rows += [("amplified", r) for r in result.get("amplified") or []]
+    if not rows:
+        return None
+    t = Table(title="Independent divergences", title_justify="left", padding=(0, 1))
+    for name, justify in (("key", "left"), ("class", "left"), (f"{cand}/{ref}", "right"),
+                          ("rel diff", "right"), ("explains", "left"), ("why", "left")):
+        t.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for kind, r in rows:
+        explains = list(r.get("explains") or [])
+        shown = ", ".join(explains[:4]) + (f" +{len(explains) - 4}" if len(explains) > 4 else "")
+        t.add_row(str(r.get("key")), kind, fmt(r.get("ratio"), 8), fmt(r.get("rel_diff"), 3),
+                  shown, str(r.get("reason") or ""))
+    return t
+
+
 def _chain(result: Mapping, ref: str, cand: str) -> list[RenderableType]:
     chain = result.get("chain") or {}
     factors = chain.get("factors") or []
@@ -169,6 +187,9 @@ def summary_renderables(manifest: dict) -> list[RenderableType]:
     fd = _first_divergence(result, ref, cand)
     if fd is not None:
         out.append(fd)
+    roots = roots_table(result, ref, cand)
+    if roots is not None:
+        out.append(roots)
     out += _chain(result, ref, cand)
     out.append(_metrics(result, ref, cand))
     failed = _failed(result)

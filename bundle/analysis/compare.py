@@ -28,8 +28,8 @@ from typing import Any, Mapping
 from bundle.analysis.chain import chain_report
 # The numeric rule lives in numbers.py (chain uses it too); re-exported: callers know it as compare's.
 from bundle.analysis.numbers import NO_OVERRIDES, abs_diff, json_float, ratio, rel_diff, values_match
-from bundle.model.records import (ChainFactor, ChainReport, Comparison, ComparisonRow, Tolerance,
-                                   Trace, TraceEntry)
+from bundle.model.records import (ChainFactor, ChainReport, Comparison, ComparisonRow, RootsReport,
+                                   Tolerance, Trace, TraceEntry)
 
 # Field names a JSON summary object already uses; an engine may not be named like one of them.
 _RESERVED = frozenset(
@@ -146,7 +146,7 @@ def _check_engine_names(*engines: str) -> None:
             raise ValueError(f"engine name {e!r} clashes with a field of the JSON summary")
 
 
-def summary_json(comparison: Comparison) -> dict[str, Any]:
+def summary_json(comparison: Comparison, roots: RootsReport | None = None) -> dict[str, Any]:
     """The comparison as plain JSON data (what ``--json`` prints and the manifest's result holds).
 
     Engine names are keys: with engines ``c`` and ``py``::
@@ -162,17 +162,21 @@ def summary_json(comparison: Comparison) -> dict[str, Any]:
          "keys_compared": int}
 
     Floats go through :func:`json_float`: nan and ±inf become "nan", "inf", "-inf"; null means
-    the value is absent on that side.
+    the value is absent on that side. With ``roots`` (bundle.analysis.roots) it also holds
+    ``roots``, ``amplified``, ``carried``, ``min_rtol``, ``key_graph`` and ``chain.attribution``.
     """
     re_, ce = comparison.ref_engine, comparison.cand_engine
     _check_engine_names(re_, ce)
-    return {
+    data = {
         "first_divergence": _first_json(comparison.first_divergence, re_, ce),
         "first_chain_divergence": _first_chain_json(comparison.chain.first_divergence, re_, ce),
         "chain": _chain_json(comparison.chain, re_, ce),
         "missing": {engine: list(keys) for engine, keys in comparison.missing.items()},
         "keys_compared": comparison.keys_compared,
     }
+    if roots is not None:
+        _add_roots(data, roots, re_, ce)
+    return data
 
 
 def _first_json(fd: ComparisonRow | None, re_: str, ce: str) -> dict[str, Any] | None:
@@ -232,3 +236,12 @@ def _chain_json(chain: ChainReport, re_: str, ce: str) -> dict[str, Any]:
             for engine, c in chain.consistency.items()
         },
     }
+
+
+def _add_roots(data: dict[str, Any], roots: RootsReport, ref: str, cand: str) -> None:
+    # Imported here: bundle.analysis.roots uses this module's numeric rule.
+    from bundle.analysis.roots import roots_json
+
+    extra = roots_json(roots, ref, cand)
+    data["chain"]["attribution"] = extra.pop("attribution")
+    data.update(extra)

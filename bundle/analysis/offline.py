@@ -7,7 +7,8 @@ from pathlib import Path
 
 from bundle.analysis.compare import compare_traces, summary_json
 from bundle.model.errors import TraceError, UserError
-from bundle.model.records import Comparison, Tolerance, Trace
+from bundle.analysis.roots import classify
+from bundle.model.records import Comparison, KeyGraph, RootsReport, Tolerance, Trace
 from bundle.analysis.trace import detect_prefix, parse_file
 
 
@@ -17,6 +18,7 @@ class LogComparison:
     cand: Trace
     comparison: Comparison
     summary: dict
+    roots: RootsReport | None = None
 
 
 def _engine_name(prefix: str, fallback: str) -> str:
@@ -25,8 +27,22 @@ def _engine_name(prefix: str, fallback: str) -> str:
     return name or fallback
 
 
+def choose_graph(comparison: Comparison, graph: KeyGraph | None, default: KeyGraph | None
+                 ) -> tuple[KeyGraph | None, str]:
+    """The key graph for an offline compare, and the line that says which: the one given, else
+    ``default`` (the built-in nanoBragg graph) when every key of the logs is one of its keys."""
+    if graph is not None:
+        return graph, f"key graph: {graph.source}"
+    keys = {r.key for r in comparison.rows}
+    if default is not None and keys and keys <= set(default.keys):
+        return default, f"key graph: {default.source} (the logs' keys are nanoBragg's)"
+    return None, "key graph: none given (every divergent key counts as a root candidate)"
+
+
 def compare_logs(ref_log: Path, cand_log: Path, rtol: float = 1e-6, atol: float = 0.0,
-                 ref_prefix: str | None = None, cand_prefix: str | None = None) -> LogComparison:
+                 ref_prefix: str | None = None, cand_prefix: str | None = None,
+                 graph: KeyGraph | None = None, default_graph: KeyGraph | None = None
+                 ) -> LogComparison:
     for path in (ref_log, cand_log):
         if not Path(path).is_file():
             raise UserError(f"{path}: log file not found")
@@ -43,9 +59,12 @@ def compare_logs(ref_log: Path, cand_log: Path, rtol: float = 1e-6, atol: float 
     if cand_name == ref_name:
         ref_name, cand_name = f"{ref_name}_ref", f"{cand_name}_cand"
     comparison = compare_traces(ref, cand, ref_name, cand_name, Tolerance(rtol=rtol, atol=atol))
-    summary = summary_json(comparison)
+    chosen, graph_note = choose_graph(comparison, graph, default_graph)
+    roots = classify(comparison, chosen)
+    summary = summary_json(comparison, roots)
+    summary["notes"] = [graph_note]
     statuses = {r.status for r in comparison.rows}
     summary = {"verdict": "parity" if statuses <= {"match"} else "divergence",
                "engines": {"ref": ref_name, "cand": cand_name},
                "logs": {ref_name: str(ref_log), cand_name: str(cand_log)}, **summary}
-    return LogComparison(ref, cand, comparison, summary)
+    return LogComparison(ref, cand, comparison, summary, roots)

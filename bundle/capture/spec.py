@@ -24,7 +24,7 @@ TOP_FIELDS = {"name", "item", "phase", "description", "target", "args", "pixel",
               "tolerance", "engines"}
 REQUIRED = ("name", "target", "args")
 INPUT_FIELDS = {"files", "prepare"}
-TOLERANCE_FIELDS = {"rtol", "atol", "keys"}
+TOLERANCE_FIELDS = {"rtol", "atol", "keys", "amplification"}
 ENGINE_OPTIONS = {"dtype", "device", "threads"}
 
 
@@ -51,6 +51,7 @@ class Spec:
     engines: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     source: str = ""
     source_sha256: str = ""
+    amplification: float | None = None  # A of bundle.analysis.roots; None: the target's graph's
 
     def args_sha256(self) -> str:
         """Digest of the shared argument list (NUL-joined, so argument boundaries count)."""
@@ -71,6 +72,7 @@ class Spec:
                 "rtol": self.tolerance.rtol,
                 "atol": self.tolerance.atol,
                 "keys": {k: {"rtol": t.rtol, "atol": t.atol} for k, t in self.per_key.items()},
+                **({"amplification": self.amplification} if self.amplification else {}),
             },
             "engines": {k: dict(v) for k, v in self.engines.items()},
             "source": {"path": self.source, "sha256": self.source_sha256},
@@ -110,6 +112,15 @@ def _tolerance(data: Any, where: str, source: str, base: Tolerance) -> Tolerance
         rtol=_number(data["rtol"], f"{where}.rtol", source) if "rtol" in data else base.rtol,
         atol=_number(data["atol"], f"{where}.atol", source) if "atol" in data else base.atol,
     )
+
+
+def _amplification(raw: Mapping[str, Any], source: str) -> float | None:
+    if "amplification" not in raw:
+        return None
+    value = _number(raw["amplification"], "tolerance.amplification", source)
+    if not value > 0:
+        raise _fail(source, "tolerance.amplification must be a positive number")
+    return value
 
 
 def parse_spec(data: Mapping[str, Any], source: str = "<spec>") -> Spec:
@@ -153,13 +164,15 @@ def parse_spec(data: Mapping[str, Any], source: str = "<spec>") -> Spec:
 
     tolerance = Tolerance()
     per_key: dict[str, Tolerance] = {}
+    amplification = None
     if "tolerance" in data:
         raw = data["tolerance"]
         if not isinstance(raw, dict):
             raise _fail(source, "tolerance must be a table")
         _unknown(raw, TOLERANCE_FIELDS, "tolerance", source)
-        tolerance = _tolerance({k: v for k, v in raw.items() if k != "keys"}, "tolerance", source,
-                               Tolerance())
+        tolerance = _tolerance({k: v for k, v in raw.items() if k not in ("keys", "amplification")},
+                               "tolerance", source, Tolerance())
+        amplification = _amplification(raw, source)
         keys = raw.get("keys", {})
         if not isinstance(keys, dict):
             raise _fail(source, "tolerance.keys must be a table of key = {rtol, atol}")
@@ -195,6 +208,7 @@ def parse_spec(data: Mapping[str, Any], source: str = "<spec>") -> Spec:
         per_key=per_key,
         engines=engines,
         source=source,
+        amplification=amplification,
     )
 
 

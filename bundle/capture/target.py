@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from bundle.model.errors import TargetError
+from bundle.model.records import KeyGraph
 
 BUILTIN = ("minibragg", "nanobragg")
-PROFILE_FIELDS = {"name", "description", "image_flag", "engines"}
+PROFILE_FIELDS = {"name", "description", "image_flag", "engines", "graph"}
+GRAPH_FIELDS = {"keys", "parents", "amplification"}
 ENGINE_FIELDS = {"name", "prefix", "build", "sources", "run", "trace", "env", "option_flags",
                  "option_env"}
 
@@ -49,6 +51,7 @@ class TargetProfile:
     description: str = ""
     image_flag: str = "-floatfile"
     source: str = ""
+    graph: KeyGraph | None = None  # what each trace key is computed from (bundle.analysis.roots)
 
     def engine(self, name: str) -> EngineProfile:
         for e in self.engines:
@@ -58,6 +61,14 @@ class TargetProfile:
                           f"(it has {', '.join(e.name for e in self.engines)})")
 
     def to_data(self) -> dict:
+        data = self._engines_data()
+        if self.graph is not None:  # a custom profile is replayed from this: keep its graph
+            g = self.graph
+            data["graph"] = {"keys": list(g.keys), "amplification": g.amplification,
+                             "parents": {k: list(v) for k, v in g.parents.items()}}
+        return data
+
+    def _engines_data(self) -> dict:
         return {
             "name": self.name,
             "description": self.description,
@@ -138,7 +149,59 @@ def parse_profile(data: Mapping[str, Any], source: str = "<profile>") -> TargetP
         description=str(data.get("description", "")),
         image_flag=str(data.get("image_flag", "-floatfile")),
         source=source,
+        graph=parse_graph(data["graph"], data["name"], source) if "graph" in data else None,
     )
+
+
+def parse_graph(raw: Any, name: str, source: str) -> KeyGraph:
+    """A profile's [graph] table -> KeyGraph: ``keys`` (the schema, in pipeline order),
+    ``parents`` (key = [parent keys]) and an optional ``amplification``. A key the schema lacks
+    or a cycle is a TargetError naming the profile and the key."""
+    where = f"{source}: target {name}: graph"
+    if not isinstance(raw, dict):
+        raise TargetError(f"{where} must be a table")
+    extra = sorted(set(raw) - GRAPH_FIELDS)
+    if extra:
+        raise TargetError(f"{where}: unknown field {extra[0]}")
+    keys = _strings(raw.get("keys"), "graph.keys", source)
+    table = raw.get("parents", {})
+    if not isinstance(table, dict):
+        raise TargetError(f"{where}.parents must be a table of key = [parent keys]")
+    parents = {k: _strings(v, f"graph.parents.{k}", source) for k, v in table.items()}
+    schema = set(keys)
+    for k, ps in parents.items():
+        unknown = next((x for x in (k, *ps) if x not in schema), None)
+        if unknown is not None:
+            raise TargetError(f"{where} names key {unknown}, which graph.keys does not have")
+    cyclic = _cycle_key(keys, parents)
+    if cyclic is not None:
+        raise TargetError(f"{where} has a cycle through key {cyclic}")
+    amp = raw.get("amplification", 1000.0)
+    if isinstance(amp, bool) or not isinstance(amp, (int, float)) or not amp > 0:
+        raise TargetError(f"{where}.amplification must be a positive number")
+    return KeyGraph(keys=keys, parents=parents, amplification=float(amp), source=source)
+
+
+def _cycle_key(keys: tuple[str, ...], parents: Mapping[str, tuple[str, ...]]) -> str | None:
+    """A key on a cycle of the parent relation, or None (iterative depth-first search)."""
+    colour: dict[str, int] = {}  # 1 on the current path, 2 finished
+    for start in keys:
+        if colour.get(start):
+            continue
+        stack = [(start, iter(parents.get(start, ())))]
+        colour[start] = 1
+        while stack:
+            key, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                colour[key] = 2
+                stack.pop()
+            elif colour.get(nxt) == 1:
+                return nxt
+            elif not colour.get(nxt):
+                colour[nxt] = 1
+                stack.append((nxt, iter(parents.get(nxt, ()))))
+    return None
 
 
 def load_target(name_or_path: str) -> TargetProfile:

@@ -209,6 +209,22 @@ def parse_ledger(text: str) -> Ledger:
 _BUNDLE_MARK = re.compile(r"nb-evidence bundle `([^`\r\n]+)`")
 
 
+def cause_observations(res: Mapping[str, Any], ref: str, cand: str) -> list[str]:
+    """One Observations/Hypotheses line per root and amplified key of the result."""
+    out = []
+    for kind, word in (("roots", "root"), ("amplified", "amplified")):
+        for item in res.get(kind) or []:
+            if not isinstance(item, dict):
+                continue
+            explains = list(item.get("explains") or [])
+            text = (f"{word} {item.get('key')}: {ratio_label(ref, cand)}={fmt_ratio(item.get('ratio'))}, "
+                    f"{item.get('reason') or ''}")
+            if explains:
+                text += f"; explains {key_list(explains, 6)}"
+            out.append(one_line(text, 240))
+    return out
+
+
 def attempt_entry(manifest: Mapping[str, Any], attempt_no: int, date: str, owner: str, bundle_path: str) -> str:
     """One attempt entry in the ledger's own format (nanobragg-facts.md §6), '\\n'-terminated.
 
@@ -356,6 +372,7 @@ def _image_metrics(metrics: Mapping[str, Any] | None, ref: str, cand: str) -> st
 
 def _observations(manifest: Mapping[str, Any], ref: str, cand: str) -> list[str]:
     obs = [*_consistency_observations(manifest, ref, cand), *_chain_observations(manifest, ref, cand),
+           *cause_observations(_result(manifest), ref, cand),
            *_missing_observations(manifest, ref, cand), *_note_observations(manifest)]
     return obs or ["nothing beyond the metrics above"]
 

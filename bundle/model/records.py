@@ -190,6 +190,86 @@ class Comparison:
     chain: ChainReport
 
 
+# --------------------------------------------------------------------------- roots on the key graph
+
+KeyClassName = Literal["match", "root", "amplified", "carried", "missing"]
+
+
+@dataclass(frozen=True)
+class KeyGraph:
+    """What each trace key is computed from (its parents), in pipeline order.
+
+    ``keys`` is the schema the graph speaks about; ``parents`` maps a key to the keys it is
+    computed from (a key without an entry has no traced parent). ``amplification`` is A: a key
+    whose divergence is at least A times its worst parent's counts as amplified, not carried.
+    """
+
+    keys: tuple[str, ...]
+    parents: Mapping[str, tuple[str, ...]]
+    amplification: float = 1000.0
+    source: str = ""
+
+    def edges(self) -> tuple[tuple[str, str], ...]:
+        """(parent, child) pairs in the order of ``keys``."""
+        return tuple((p, k) for k in self.keys for p in self.parents.get(k, ()))
+
+
+@dataclass(frozen=True)
+class KeyClass:
+    """One key's class on the graph and the evidence for it (its worst row).
+
+    ``divergence`` is |log10 ratio| of the worst row, or its rel diff where a ratio has no
+    meaning (a zero, a sign flip, nan or inf). ``min_rtol`` is the smallest rtol at which every
+    row of the key would match (None when no rtol can: a value is missing or unparsed).
+    """
+
+    key: str
+    klass: KeyClassName
+    component: int
+    ref: float | None
+    cand: float | None
+    ratio: float | None
+    rel_diff: float | None
+    divergence: float | None
+    min_rtol: float | None
+    parents: tuple[str, ...] = ()
+    worst_parent: str | None = None
+    factor: float | None = None  # divergence / worst parent's divergence
+    causes: tuple[str, ...] = ()  # carried: the roots / amplified keys it descends from
+    explains: tuple[str, ...] = ()  # root / amplified: the carried keys it explains
+
+
+@dataclass(frozen=True)
+class ChainAttribution:
+    """How much of the I_pixel_final ratio the differing chain factors explain.
+
+    explained_ratio = product of the differing factors' cand/ref ratios (steps inverted);
+    residual = final_ratio / explained_ratio; ``unexplained`` when the residual is beyond the
+    final key's tolerance: part of the final difference comes from no printed factor.
+    """
+
+    explained_by: tuple[str, ...]
+    explained_ratio: float | None
+    final_ratio: float | None
+    residual: float | None
+    unexplained: bool
+
+
+@dataclass(frozen=True)
+class RootsReport:
+    """The independent divergences of a comparison: every key classified on the key graph."""
+
+    keys: tuple[KeyClass, ...]  # pipeline order
+    edges: tuple[tuple[str, str], ...]  # (parent, child) of the graph, for the keys compared
+    graph_given: bool
+    graph_source: str
+    amplification: float
+    attribution: ChainAttribution | None
+
+    def of(self, klass: str) -> tuple[KeyClass, ...]:
+        return tuple(k for k in self.keys if k.klass == klass)
+
+
 # --------------------------------------------------------------------------- images
 
 
@@ -258,3 +338,4 @@ class CaptureResult:
     reproduce: str = ""  # the one command line that re-runs this bundle
     created_utc: str = ""
     extra: Mapping = field(default_factory=dict)
+    roots: RootsReport | None = None  # the key-graph classification, when there was a comparison

@@ -82,7 +82,7 @@ def result_json(result: CaptureResult, bundle_path: str | None) -> dict:
     data: dict[str, Any] = {"verdict": result.verdict, "status": result.status}
     if bundle_path is not None:
         data["bundle"] = bundle_path
-    data.update(summary_json(cmp) if cmp else empty_comparison_json())
+    data.update(summary_json(cmp, result.roots) if cmp else empty_comparison_json())
     names = [e.engine for e in result.engines]
     data["engines"] = ({"ref": cmp.ref_engine, "cand": cmp.cand_engine} if cmp
                        else {"ref": names[0] if names else None,

@@ -21,11 +21,12 @@ from PIL import ImageDraw
 from bundle.present import imageplots
 from bundle.present.drawing import BLACK, PNG, RGB, TEXT, WHITE, canvas, font, hex_rgb, vertical_text
 from bundle.analysis.metrics import ImageSummary
-from bundle.model.records import CaptureResult, Comparison, ComparisonRow
+from bundle.model.records import CaptureResult, Comparison, ComparisonRow, RootsReport
 
 IMAGES = "images"
 LOG_RATIO = "log_ratio"
 KEY_RATIOS = "key_ratios"
+KEY_GRAPH = "key_graph"
 
 # Bar colours: within tolerance, beyond it, the first divergence.
 C_OK, C_BAD, C_FIRST, C_MISSING = "#4c78a8", "#f58518", "#d62728", "#9e9e9e"
@@ -325,6 +326,16 @@ def bar_chart_job(cmp: Comparison | None, out_dir: Path) -> list[Job]:
     return [(KEY_RATIOS, p, partial(plot_key_ratios, data, cmp.ref_engine, cmp.cand_engine, p))]
 
 
+def key_graph_job(roots: RootsReport | None, out_dir: Path) -> list[Job]:
+    """The key-graph plot's job (bundle.present.keygraph), when keys were classified."""
+    if roots is None or not roots.keys:
+        return []
+    from bundle.present.keygraph import plot_key_graph
+
+    p = Path(out_dir) / f"{KEY_GRAPH}.png"
+    return [(KEY_GRAPH, p, partial(plot_key_graph, roots, p))]
+
+
 def image_jobs(result: CaptureResult, images: Mapping[str, np.ndarray], out_dir: Path,
                pooled: Mapping[str, np.ndarray] | None = None,
                summaries: Mapping[str, ImageSummary] | None = None) -> list[Job]:
@@ -361,15 +372,16 @@ def image_jobs(result: CaptureResult, images: Mapping[str, np.ndarray], out_dir:
 
 def plot_paths(jobs: list[Job]) -> dict[str, str]:
     """name -> png path relative to the bundle (the plots directory's parent), in report order."""
-    order = {IMAGES: 0, LOG_RATIO: 1, KEY_RATIOS: 2}
+    order = {IMAGES: 0, LOG_RATIO: 1, KEY_RATIOS: 2, KEY_GRAPH: 3}
     return {name: f"{p.parent.name}/{p.name}"
-            for name, p, _draw in sorted(jobs, key=lambda j: order.get(j[0], 3))}
+            for name, p, _draw in sorted(jobs, key=lambda j: order.get(j[0], 4))}
 
 
 def render_plots(result: CaptureResult, images: Mapping[str, np.ndarray], out_dir: Path
                  ) -> dict[str, str]:
     """Write the report's PNGs into ``out_dir``; return name -> path relative to out_dir's parent."""
     jobs = image_jobs(result, images, out_dir) + bar_chart_job(result.comparison, out_dir)
+    jobs += key_graph_job(result.roots, out_dir)
     if jobs:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
     for _name, _path, draw in jobs:

@@ -121,6 +121,61 @@ def _verdict(result: CaptureResult) -> list[str]:
     return [line]
 
 
+def key_class(result: CaptureResult, key: str) -> str:
+    """The key's class on the key graph (bundle.analysis.roots), for the full key table."""
+    found = next((k for k in result.roots.keys if k.key == key), None) if result.roots else None
+    return found.klass if found is not None else ""
+
+
+def _independent(result: CaptureResult) -> list[str]:
+    """Independent divergences: one row per root and amplified key, with a one-line reason."""
+    from bundle.analysis.roots import reason
+
+    out = ["## Independent divergences", ""]
+    roots, cmp = result.roots, result.comparison
+    if roots is None or cmp is None:
+        out.append("No comparison, so no key could be classified.")
+        return out
+    if not roots.graph_given:
+        out += ["No key graph was given for this target: every divergent key counts as a root "
+                "candidate.", ""]
+    causes = [k for k in roots.keys if k.klass in ("root", "amplified")]
+    if not causes:
+        out.append("None: no key is beyond tolerance.")
+        return out
+    ref, cand = cmp.ref_engine, cmp.cand_engine
+    out += table(["key", "class", f"{cand}/{ref}", "rel diff", "explains", "why"], [
+        (f"`{k.key}`" + (f"[{k.component}]" if k.component else ""), k.klass,
+         fmt_short(k.ratio, 8), fmt_short(k.rel_diff, 3), _explains(k.explains), reason(k, roots))
+        for k in causes], ["l", "l", "r", "r", "l", "l"])
+    out += [""] + _attribution_lines(result)
+    n = len(roots.of("carried"))
+    out.append(f"{len(causes)} independent cause(s); {n} other divergent key(s) only carry them "
+               f"(A = {roots.amplification:g}; graph: {roots.graph_source or 'none'}).")
+    return out
+
+
+def _explains(keys: tuple[str, ...], limit: int = 6) -> str:
+    shown = ", ".join(keys[:limit])
+    return (shown + f" and {len(keys) - limit} more" if len(keys) > limit else shown) or "—"
+
+
+def _attribution_lines(result: CaptureResult) -> list[str]:
+    """The chain's final ratio against what its differing factors explain."""
+    a = result.roots.attribution if result.roots else None
+    cmp = result.comparison
+    if a is None or cmp is None or not a.explained_by:
+        return []
+    line = (f"Chain: {', '.join(a.explained_by)} explain {fmt_short(a.explained_ratio, 6)} of "
+            f"the I_pixel_final ratio {fmt_short(a.final_ratio, 6)}")
+    if not a.unexplained:
+        return [line + ".", ""]
+    selves = [f"{e}'s printed factors compose to {fmt_short(c.product, 3)} but it prints "
+              f"{fmt_short(c.final, 3)}" for e, c in cmp.chain.consistency.items()]
+    return [line + f"; the residual {fmt_short(a.residual, 6)} is not explained by the printed "
+            f"factors ({'; '.join(selves)}).", ""]
+
+
 def _first_divergence(result: CaptureResult) -> list[str]:
     out = ["## First divergence", ""]
     cmp = result.comparison
@@ -258,9 +313,9 @@ def _keys(result: CaptureResult) -> list[str]:
             label = f"**{label}** ◀ first"
         rows.append((label, r.component if width > 1 else "", fmt_value(r.ref), fmt_value(r.cand),
                      fmt_short(r.abs_diff), fmt_short(r.rel_diff, 3), fmt_short(r.ratio, 8),
-                     _status_mark(r, ref, cand)))
+                     _status_mark(r, ref, cand), key_class(result, r.key)))
     out += table(["key", "component", ref, cand, "abs diff", "rel diff", ratio_label(ref, cand),
-                  MARK_COLUMN], rows, ["l", "r", "r", "r", "r", "r", "r", "c"])
+                  MARK_COLUMN, "class"], rows, ["l", "r", "r", "r", "r", "r", "r", "c", "l"])
     out.append("")
     n_diff = sum(1 for r in cmp.rows if r.status != "match")
     out.append(f"{len(cmp.rows)} values, {cmp.keys_compared} keys on both sides, "
@@ -459,7 +514,7 @@ def _reproduce(result: CaptureResult) -> list[str]:
 # --------------------------------------------------------------------------- the report
 
 
-SECTIONS = ("First divergence", "Normalization chain", "All keys (pipeline order)",
+SECTIONS = ("Independent divergences", "First divergence", "Normalization chain", "All keys (pipeline order)",
             "Image metrics", "Plots", "Attempted", "Commands run", "Environment", "Reproduce")
 
 
@@ -485,6 +540,7 @@ def report_markdown(result: CaptureResult, plots: Mapping[str, str]) -> str:
 
     parts: list[list[str]] = [
         [title, ""] + _verdict(result) + [""] + meta,
+        _independent(result),
         _first_divergence(result),
         _chain(result),
         _keys(result),

@@ -65,7 +65,32 @@ def comparison_table(result: CaptureResult) -> pa.Table:
         "status": pa.array([r.status for r in rows], pa.string()),
         "match": pa.array([r.matches for r in rows], pa.bool_()),
         "first_divergence": pa.array([cmp.first_divergence is r for r in rows], pa.bool_()),
+        **roots_columns(result, [r.key for r in rows]),
     }) if cmp else pa.table({"key": pa.array([], pa.string()), "status": pa.array([], pa.string())})
+
+
+def roots_columns(result: CaptureResult, keys: list[str]) -> dict[str, pa.Array]:
+    """Each row's key class (match, root, amplified, carried, missing) and the key's min_rtol."""
+    by = {k.key: k for k in result.roots.keys} if result.roots else {}
+    return {"class": pa.array([by[k].klass if k in by else None for k in keys], pa.string()),
+            "min_rtol": pa.array([_f(by[k].min_rtol) if k in by else None for k in keys],
+                                 pa.float64())}
+
+
+def graph_table(result: CaptureResult) -> pa.Table:
+    """The key graph's edges (kind "depends": child is computed from parent) and the causes'
+    edges (kind "explains": a root or amplified key to each carried key it explains)."""
+    roots = result.roots
+    edges = [(p, c, "depends") for p, c in roots.edges] if roots else []
+    edges += [(k.key, e, "explains") for k in roots.keys for e in k.explains] if roots else []
+    by = {k.key: k.klass for k in roots.keys} if roots else {}
+    return pa.table({
+        "parent": pa.array([p for p, _c, _k in edges], pa.string()),
+        "child": pa.array([c for _p, c, _k in edges], pa.string()),
+        "kind": pa.array([k for _p, _c, k in edges], pa.string()),
+        "parent_class": pa.array([by.get(p) for p, _c, _k in edges], pa.string()),
+        "child_class": pa.array([by.get(c) for _p, c, _k in edges], pa.string()),
+    })
 
 
 def chain_table(result: CaptureResult) -> pa.Table:
@@ -140,6 +165,7 @@ def tables(result: CaptureResult) -> dict[str, pa.Table]:
         "traces.parquet": traces_table(result),
         "comparison.parquet": comparison_table(result),
         "chain.parquet": chain_table(result),
+        "graph.parquet": graph_table(result),
         "metrics.parquet": metrics_table(result),
         "commands.parquet": commands_table(result),
     }

@@ -10,7 +10,7 @@ from pathlib import Path
 from bundle.analysis.offline import LogComparison
 from bundle.model.errors import UserError
 from bundle.model.records import CaptureResult, EngineRun
-from bundle.present.tables import chain_table, comparison_table, traces_table
+from bundle.present.tables import chain_table, comparison_table, graph_table, traces_table
 from bundle.store.writer import write_tables
 
 
@@ -27,10 +27,11 @@ def write_comparison(outcome: LogComparison, out: Path) -> None:
             target="offline", pixel=None,
             engines=(EngineRun(cmp.ref_engine, outcome.ref.prefix, outcome.ref, None),
                      EngineRun(cmp.cand_engine, outcome.cand.prefix, outcome.cand, None)),
-            comparison=cmp, metrics=None, commands=(), environment={})
+            comparison=cmp, metrics=None, commands=(), environment={}, roots=outcome.roots)
         write_tables(staging, {"traces.parquet": traces_table(result),
                                "comparison.parquet": comparison_table(result),
-                               "chain.parquet": chain_table(result)})
+                               "chain.parquet": chain_table(result),
+                               "graph.parquet": graph_table(result)})
         (staging / "comparison.json").write_text(json.dumps(outcome.summary, indent=2) + "\n")
         if out.exists():
             out.rmdir()
