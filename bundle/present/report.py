@@ -18,7 +18,7 @@ from typing import Iterable, Mapping, Sequence
 from bundle.analysis.chain import CONSISTENCY, FINAL_KEY
 from bundle.model.records import (CaptureResult, ChainReport, CommandRecord, ComparisonRow,
                             Consistency, ImageMetrics)
-from bundle.present.vocabulary import (BAD, CHAIN_FORMULA, CORRELATION_LABEL,
+from bundle.present.vocabulary import (BAD, attribution_sentence, CHAIN_FORMULA, CORRELATION_LABEL,
                                        CORRELATION_PASS_LINE, DASH, FIRST_CHAIN_DIVERGENCE_AT,
                                        FIRST_DIVERGENCE_AT, MARK_COLUMN, NOT_SELF_CONSISTENT, OK,
                                        PEAK_DISTANCE_LABEL, PEAK_DISTANCE_PASS_LINE, PRINTS_UNUSED,
@@ -166,14 +166,11 @@ def _attribution_lines(result: CaptureResult) -> list[str]:
     cmp = result.comparison
     if a is None or cmp is None or not a.explained_by:
         return []
-    line = (f"Chain: {', '.join(a.explained_by)} explain {fmt_short(a.explained_ratio, 6)} of "
-            f"the I_pixel_final ratio {fmt_short(a.final_ratio, 6)}")
-    if not a.unexplained:
-        return [line + ".", ""]
-    selves = [f"{e}'s printed factors compose to {fmt_short(c.product, 3)} but it prints "
-              f"{fmt_short(c.final, 3)}" for e, c in cmp.chain.consistency.items()]
-    return [line + f"; the residual {fmt_short(a.residual, 6)} is not explained by the printed "
-            f"factors ({'; '.join(selves)}).", ""]
+    selves = [(e, fmt_short(c.product, 3), fmt_short(c.final, 3))
+              for e, c in cmp.chain.consistency.items()]
+    residual = fmt_short(a.residual, 6) if a.unexplained else None
+    return [attribution_sentence(list(a.explained_by), fmt_short(a.explained_ratio, 6),
+                                 fmt_short(a.final_ratio, 6), residual, selves), ""]
 
 
 def _first_divergence(result: CaptureResult) -> list[str]:

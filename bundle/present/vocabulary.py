@@ -241,3 +241,16 @@ def result_word(res: Mapping[str, Any], ref: str, cand: str) -> str:
     if verdict == "parity":
         bits.append("the keys both sides printed agree")
     return f"**{PARTIAL}** ({', '.join(bits) or 'capture incomplete'})"
+
+
+def attribution_sentence(explained_by: list[str], explained_ratio: str, final_ratio: str,
+                         residual: str | None, selves: list[tuple[str, str, str]]) -> str:
+    """How much of the final ratio the differing chain factors explain (roots' chain attribution);
+    ``selves``: (engine, product, final) for each engine when a residual is left unexplained."""
+    line = (f"Chain: {', '.join(explained_by)} explain {explained_ratio} of the {FINAL_KEY} ratio "
+            f"{final_ratio}")
+    if residual is None:
+        return line + "."
+    composed = "; ".join(f"{e}'s printed factors compose to {p} but it prints {f}"
+                         for e, p, f in selves)
+    return line + f"; the residual {residual} is not explained by the printed factors ({composed})."
