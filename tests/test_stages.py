@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from bundle.capture.target import load_target
 from bundle.model.records import EngineRun
 from bundle.present.preload import Preload
 from bundle.store.verify import verify_bundle
+from bundle.store.writer import new_bundle_id
 from capture_fixtures import REF_TRACE, make_trace
 from test_capture import PROFILE, make_repo
 
@@ -109,8 +111,9 @@ def test_render_and_write_stages_make_a_bundle_that_verifies(tmp_path):
     comparison, _notes = pipeline.compare_stage(plan, collected)
     bundles = tmp_path / "bundles"
     bundles.mkdir()
-    from datetime import datetime, timezone
-    result = pipeline.capture_result(plan, opts, "b-1", datetime.now(timezone.utc), staging,
+    start = datetime.now(timezone.utc)
+    bundle_id = new_bundle_id(plan.spec.name, plan.spec.args_sha256(), start)
+    result = pipeline.capture_result(plan, opts, bundle_id, start, staging,
                                      bundles, collected, comparison, records, {}, {})
     assert result.verdict == "parity" and result.status == "complete"
     with ThreadPoolExecutor(max_workers=2) as background:
@@ -119,7 +122,7 @@ def test_render_and_write_stages_make_a_bundle_that_verifies(tmp_path):
     assert result.metrics is None and jobs == []
     final = pipeline.write_stage(plan, opts, result, collected, {}, staging, bundles, {},
                                  plot_paths={})
-    assert final == bundles / "b-1" and not staging.exists()
+    assert final == bundles / bundle_id and not staging.exists()
     manifest = json.loads((final / "manifest.json").read_text())
     assert manifest["arguments"] == pipeline.plan_arguments(plan)
     assert [e["name"] for e in manifest["engines"]] == ["c", "py"]
