@@ -11,16 +11,17 @@ import os
 import shutil
 import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from bundle.capture import environment
 from bundle.analysis.compare import compare_traces
-from bundle.model.errors import SpecError, TargetError
+from bundle.model.errors import ContainerError, SpecError, TargetError
 from bundle.model.hashing import digest, trace_digest  # noqa: F401 - replay's import
-from bundle.capture.plan import Plan, build_plan, detector_shape, resolve_inputs
+from bundle.capture.plan import Plan, build_plan, describe, detector_shape, resolve_inputs
+from bundle.capture.request import CaptureRequest, load_request
 from bundle.present.preload import Preload
 from bundle.model.records import CaptureResult, CommandRecord, Comparison, FileDigest, Trace
 from bundle.capture.runner import Event, EventSink
@@ -37,6 +38,72 @@ if TYPE_CHECKING:
 # The analysis and rendering modules (numpy, Pillow, matplotlib's colour maps, pyarrow, rocrate)
 # are imported inside the functions that use them: a capture imports them in the background
 # while its first commands run (bundle.present.preload).
+
+
+@dataclass(frozen=True)
+class CapturePlan:
+    """What a request will do, before anything runs (``--dry-run`` prints it): the steps as
+    planned on this machine, and in the container mode the image and the capture run inside."""
+
+    request: CaptureRequest
+    plan: Plan
+    image: str | None = None
+    inner_argv: tuple[str, ...] = ()
+    mounts: tuple = ()  # bundle.container.seam.Mount
+
+    def lines(self) -> list[str]:
+        import shlex
+
+        if not self.request.in_container:
+            return describe(self.plan)
+        head = [f"# in container {self.image}, no network, as the invoking user"]
+        head += [f"# mount {m.source} -> {m.target} ({'ro' if m.read_only else 'rw'})"
+                 for m in self.mounts]
+        head.append(f"nb-evidence {shlex.join(self.inner_argv)}")
+        head.append("# which runs these steps (paths as planned here; inside, the repo is /repo):")
+        return head + describe(self.plan)
+
+
+@dataclass(frozen=True)
+class CaptureOutcome:
+    summary: dict | None  # the --json object; None for a dry run, which runs nothing
+    plan: CapturePlan | None = None  # a dry run's plan
+
+
+def plan_request(request: CaptureRequest) -> CapturePlan:
+    """The plan of a request, without running, building or connecting to anything."""
+    spec, profile = load_request(request)
+    scratch = Path(tempfile.gettempdir()) / "nb-evidence-<scratch>"
+    plan = plan_capture(spec, profile, request.options, scratch)
+    if not request.in_container:
+        return CapturePlan(request, plan)
+    from bundle.container.docker_seam import image_content, project_root
+    from bundle.container.inner import inner_capture
+
+    image = request.image
+    if image is None:
+        try:
+            image = image_content(project_root()).tag
+        except ContainerError as exc:
+            image = f"(this checkout's content tag, not computable: {exc})"
+    argv, mounts = inner_capture(request)
+    return CapturePlan(request, plan, image, tuple(argv), tuple(mounts))
+
+
+def execute(request: CaptureRequest, on_event: EventSink | None = None) -> CaptureOutcome:
+    """Carry out a request in the mode it names: a dry run only plans; in the container mode
+    the capture runs inside the pinned image; otherwise here."""
+    if request.dry_run:
+        return CaptureOutcome(None, plan_request(request))
+    if request.in_container:
+        from bundle.container.incontainer import capture_in_container
+
+        return CaptureOutcome(capture_in_container(request, on_event=on_event).result)
+    spec, profile = load_request(request)
+    result, path = capture(spec, profile, request.options, on_event=on_event)
+    from bundle.present.manifest import result_json
+
+    return CaptureOutcome(result_json(result, user_path(path)))
 
 
 def check_inputs(spec: Spec, target: TargetProfile, options: CaptureOptions) -> None:

@@ -21,6 +21,8 @@ from pathlib import Path
 
 from bundle.container import docker_seam as container
 from bundle.capture.options import CaptureOptions
+from bundle.capture.request import CaptureRequest
+from bundle.container.inner import BUNDLES, REPO, inner_capture
 from bundle.store.writer import user_path, write_bundle
 from bundle.capture.environment import allowed, collect
 from bundle.model.errors import ContainerError
@@ -30,7 +32,6 @@ from bundle.model.hashing import digest
 from bundle.capture.spec import load_spec
 from bundle.store.writer import new_bundle_id, open_staging
 
-REPO, BUNDLES, EXTRA = "/repo", "/bundles", "/nb-inputs"
 
 
 @dataclass(frozen=True)
@@ -38,17 +39,6 @@ class ContainerCapture:
     result: dict  # the capture's --json object, with the bundle path as the host sees it
     image: container.ImageInfo
     exit_code: int
-
-
-def _inside(path: Path, repo: Path, mounts: list[container.Mount], name: str) -> str:
-    """Where a host file is seen inside the container (mounting its directory when needed)."""
-    path = path.resolve()
-    try:
-        return f"{REPO}/{path.relative_to(repo).as_posix()}"
-    except ValueError:
-        target = f"{EXTRA}/{name}"
-        mounts.append(container.Mount(path.parent, target))
-        return f"{target}/{path.name}"
 
 
 def _events(sink: EventSink | None):
@@ -119,44 +109,24 @@ def failed_build_bundle(spec_path: Path, options: CaptureOptions, error: contain
                         engines=[], inputs=[], bundle_path=user_path(bundles / bundle_id))
 
 
-def capture_in_container(spec_path: Path, target: str | None, options: CaptureOptions,
-                         image: str | None = None, on_event: EventSink | None = None,
-                         py_dtype: str | None = None, py_device: str | None = None,
-                         c_threads: int | None = None,
+def capture_in_container(request: CaptureRequest, on_event: EventSink | None = None,
                          project: Path | None = None) -> ContainerCapture:
     """``project`` is the nb-evidence checkout whose Dockerfile makes the image (default: this one)."""
-    load_spec(spec_path)  # bad input fails here, on the host, before any image work
+    load_spec(request.spec_path)  # bad input fails here, on the host, before any image work
+    options = request.options
     engine = container.connect()
     started = utc_now()
     try:
-        info = container.ensure_image(engine, project, tag=image,
+        info = container.ensure_image(engine, project, tag=request.image,
                                       base_image=container.default_base(engine),
                                       on_event=_events(on_event))
     except container.ContainerBuildError as exc:
-        path = failed_build_bundle(spec_path, options, exc, started)
+        path = failed_build_bundle(request.spec_path, options, exc, started)
         raise ContainerError(f"image build failed ({exc}); partial bundle at {user_path(path)}") from None
-
-    repo = options.repo.resolve()
-    bundles = options.bundles.resolve()
-    bundles.mkdir(parents=True, exist_ok=True)
-    mounts = [container.Mount(repo, REPO), container.Mount(bundles, BUNDLES, read_only=False)]
-    argv = ["capture", _inside(spec_path, repo, mounts, "spec"), "--native", "--repo", REPO,
-            "--bundles", BUNDLES, "--json", "--quiet"]
-    if target:
-        argv += ["--target", _inside(Path(target), repo, mounts, "target") if Path(target).is_file() else target]
-    for engine_name, binary in options.prebuilt.items():
-        argv += ["--c-bin", _inside(Path(binary), repo, mounts, f"bin-{engine_name}")]
-    for engine_name, log in options.reuse_logs.items():
-        argv += ["--c-log", _inside(Path(log), repo, mounts, f"log-{engine_name}")]
-    if options.engines == ("c",):
-        argv.append("--c-only")
-    elif options.engines == ("py",):
-        argv.append("--py-only")
-    for flag, value in (("--py-dtype", py_dtype), ("--py-device", py_device),
-                        ("--c-threads", c_threads), ("--timeout", options.timeout)):
-        if value is not None:
-            argv += [flag, str(value)]
-    result, exit_code = _run_inside(engine, info, argv, mounts, repo, bundles, on_event, "capture")
+    options.bundles.resolve().mkdir(parents=True, exist_ok=True)
+    argv, mounts = inner_capture(request)
+    result, exit_code = _run_inside(engine, info, argv, mounts, options.repo.resolve(),
+                                    options.bundles.resolve(), on_event, "capture")
     return ContainerCapture(result=result, image=info, exit_code=exit_code)
 
 
