@@ -10,6 +10,7 @@ from bundle.model.errors import NbError
 from cli import capture as capture_cmd
 from cli import compare as compare_cmd
 from cli import show as show_cmd
+from cli.output import error_line
 
 app = typer.Typer(
     name="nb-evidence",
@@ -45,7 +46,7 @@ def main() -> None:
     except NbError as exc:
         from rich.console import Console
 
-        Console(stderr=True, highlight=False, soft_wrap=True).print(f"error: {exc}", markup=False)
+        Console(stderr=True, highlight=False, soft_wrap=True).print(error_line(exc), markup=False)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         from rich.console import Console

@@ -44,6 +44,7 @@ from docker.utils.build import exclude_paths
 
 from bundle.model.hashing import sha256_file
 from bundle.model.errors import ContainerError
+from bundle.model.files import one_line
 from bundle.container.seam import (ContainerBuildError, ContainerEvent, EventSink, ImageInfo,
                                    Mount, RunOutcome)
 
@@ -85,8 +86,7 @@ class ImageContent:
 
 
 def _one_line(exc: BaseException | str, limit: int = 240) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return one_line(exc, limit)
 
 
 def connect(timeout_s: float = 10.0) -> Engine:
