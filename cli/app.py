@@ -26,6 +26,7 @@ app.command("show")(show_cmd.show)
 
 def _register_optional() -> None:
     """Commands from modules that may grow independently; each registers itself here."""
+    from cli import image as image_cmd
     from cli import ledger as ledger_cmd
     from cli import replay as replay_cmd
     from cli import verify as verify_cmd
@@ -35,6 +36,7 @@ def _register_optional() -> None:
     app.command("archive")(ledger_cmd.archive)
     app.command("attach")(ledger_cmd.attach)
     app.command("export")(ledger_cmd.export)
+    app.add_typer(image_cmd.image_app, name="image")
 
 
 _register_optional()

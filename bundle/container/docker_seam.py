@@ -257,16 +257,52 @@ def ensure_image(
             f"image {wanted} is not on the engine and cannot be built here: it is not this "
             f"checkout's content tag {content.tag}; build that with `make image`, or pull/load {wanted}"
         )
+    return build_image(engine, root, base_image=base_image, on_event=on_event).info
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    info: ImageInfo  # under the content tag
+    tags: tuple[str, ...]
+    size: int  # bytes, as the engine reports it
+    seconds: float
+
+
+def build_image(
+    engine: Engine,
+    repo_root: Path | str | None = None,
+    base_image: str | None = None,
+    extra_tags: Sequence[str] = (),
+    network: str | None = None,
+    on_event: EventSink | None = None,
+) -> BuiltImage:
+    """Build the checkout's Dockerfile under its content tag (and ``extra_tags``, e.g.
+    ``nb-evidence:cpu``) with the legacy builder. The one build path: ensure_image (a capture
+    --in-container) and ``make image`` (``nb-evidence image build``) both come here.
+    ``network``: the build containers' network mode (e.g. ``host`` where the default bridge
+    cannot reach the Debian mirror)."""
+    root = Path(repo_root) if repo_root is not None else project_root()
+    tag = image_content(root).tag
     build_args = {"BASE_IMAGE": base_image} if base_image else {}
     on_base = f" on {base_image}" if base_image else ""
-    _emit(on_event, "image", f"building {wanted} from {root / DOCKERFILE}{on_base}")
-    image_id = _build(engine, root, wanted, build_args, image_labels(root, build_args), on_event)
-    image = _find(engine, wanted)
+    _emit(on_event, "image", f"building {tag} from {root / DOCKERFILE}{on_base}")
+    started = time.monotonic()
+    image_id = _build(engine, root, tag, build_args, image_labels(root, build_args), on_event,
+                      network)
+    image = _find(engine, tag)
     if image is None or (image_id and image.id != image_id):
         raise ContainerError(
-            f"the engine reported building {image_id or 'an image'} but {wanted} does not name it"
+            f"the engine reported building {image_id or 'an image'} but {tag} does not name it"
         )
-    return _image_info(engine, wanted, image)
+    for extra in extra_tags:
+        repository, _, name = extra.rpartition(":") if ":" in extra else (extra, "", "latest")
+        try:
+            image.tag(repository, name)
+        except _SDK_ERRORS as exc:
+            raise ContainerError(f"cannot tag {tag} as {extra}: {_one_line(exc)}") from None
+    return BuiltImage(info=_image_info(engine, tag, image), tags=(tag, *extra_tags),
+                      size=int(image.attrs.get("Size") or 0),
+                      seconds=time.monotonic() - started)
 
 
 def _build(
@@ -276,6 +312,7 @@ def _build(
     build_args: Mapping[str, str],
     labels: Mapping[str, str],
     on_event: EventSink | None,
+    network: str | None = None,
 ) -> str | None:
     tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL)
     image_id = None
@@ -291,6 +328,7 @@ def _build(
             pull=False,
             decode=True,
             use_config_proxy=False,
+            network_mode=network,
         )
         for chunk in stream:
             if "error" in chunk:
