@@ -389,12 +389,12 @@ def write_stage(plan: Plan, options: CaptureOptions, result: CaptureResult, coll
                 plot_paths: Mapping[str, str],
                 known: Mapping[str, FileDigest] | None = None) -> Path:
     """Report, tables, crate and manifest into staging, then the rename into place."""
-    target_data = {"name": plan.target.name, "profile": plan.target.to_data(),
-                   "repo": plan.repo, **git}
-    if result.environment.get("container") and os.environ.get("NB_HOST_REPO"):
-        target_data["host_repo"] = os.environ["NB_HOST_REPO"]
+    from bundle.present.manifest import target_data
+
+    host_repo = os.environ.get("NB_HOST_REPO") if result.environment.get("container") else None
+    target = target_data(plan.target.name, plan.target.to_data(), plan.repo, git, host_repo)
     return write_bundle(staging, bundles, result, {n: got.image for n, got in read.items()},
-                        target=target_data, arguments=plan_arguments(plan),
+                        target=target, arguments=plan_arguments(plan),
                         engines=list(collected.engines), inputs=input_digests(plan),
                         bundle_path=user_path(bundles / result.bundle_id),
                         replay_of=options.replay_of, plot_paths=plot_paths, known=known)
@@ -415,10 +415,11 @@ def input_digests(plan: Plan) -> list[dict]:
 
 def plan_arguments(plan: Plan) -> dict:
     """The manifest's ``arguments``: the shared list, each engine's argv, each step's template."""
-    return {"shared": list(plan.shared_args), "sha256": plan.spec.args_sha256(),
-            "engines": {k: list(v) for k, v in plan.engine_argv.items()},
-            "templates": {s.name: list(s.argv_template) for s in plan.steps},
-            "roots": {"repo": plan.repo, "scratch": plan.scratch, "python": plan.python}}
+    from bundle.present.manifest import arguments_data
+
+    return arguments_data(plan.shared_args, plan.spec.args_sha256(), plan.engine_argv,
+                          {s.name: s.argv_template for s in plan.steps},
+                          {"repo": plan.repo, "scratch": plan.scratch, "python": plan.python})
 
 
 def _draw_in_background(background: ThreadPoolExecutor, jobs: list, plot_dir: Path) -> list[Future]:

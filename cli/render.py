@@ -7,7 +7,6 @@ shows a bundle hands them to its Console. Floats in a manifest may be the string
 
 from __future__ import annotations
 
-import math
 from typing import Any, Mapping
 
 from rich.console import Group, RenderableType
@@ -107,10 +106,7 @@ def _chain(result: Mapping, ref: str, cand: str) -> list[RenderableType]:
         t.add_column("", justify="center")
         first = (result.get("first_chain_divergence") or {}).get("key")
         for f in factors:
-            matches = f.get("matches")
-            if matches is None:
-                r = _num(f.get("ratio"))
-                matches = None if r is None else (math.isfinite(r) and abs(r - 1) <= 1e-6)
+            matches = f["matches"]
             t.add_row(Text(str(f.get("key")), style="bold red" if f.get("key") == first else ""),
                       fmt(f.get(ref)), fmt(f.get(cand)), fmt(f.get("ratio"), 8), _mark(matches))
         out.append(t)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 from bundle import pipeline
+from bundle.capture import environment
 from bundle.capture.options import CaptureOptions
 from bundle.capture.spec import load_spec
 from bundle.capture.stages import Collected, collect_traces, run_steps
@@ -113,14 +114,16 @@ def test_render_and_write_stages_make_a_bundle_that_verifies(tmp_path):
     bundles.mkdir()
     start = datetime.now(timezone.utc)
     bundle_id = new_bundle_id(plan.spec.name, plan.spec.args_sha256(), start)
+    env_info = environment.collect(opts.python, {"available": False, "device": None})
+    git = environment.git_state(Path(plan.repo))
     result = pipeline.capture_result(plan, opts, bundle_id, start, staging,
-                                     bundles, collected, comparison, records, {}, {})
+                                     bundles, collected, comparison, records, env_info, git)
     assert result.verdict == "parity" and result.status == "complete"
     with ThreadPoolExecutor(max_workers=2) as background:
         result, jobs = pipeline.render_stage(result, collected, {}, staging / "plots",
                                              background, [])
     assert result.metrics is None and jobs == []
-    final = pipeline.write_stage(plan, opts, result, collected, {}, staging, bundles, {},
+    final = pipeline.write_stage(plan, opts, result, collected, {}, staging, bundles, git,
                                  plot_paths={})
     assert final == bundles / bundle_id and not staging.exists()
     manifest = json.loads((final / "manifest.json").read_text())

@@ -24,7 +24,8 @@ from bundle.capture.options import CaptureOptions
 from bundle.capture.request import CaptureRequest
 from bundle.container.inner import BUNDLES, REPO, inner_capture
 from bundle.store.writer import user_path, write_bundle
-from bundle.capture.environment import allowed, collect
+from bundle.capture.environment import allowed, collect, git_state
+from bundle.present.manifest import arguments_data, target_data
 from bundle.model.errors import ContainerError
 from bundle.model.records import CaptureResult, CommandRecord
 from bundle.capture.runner import Event, EventSink, utc_now
@@ -103,9 +104,12 @@ def failed_build_bundle(spec_path: Path, options: CaptureOptions, error: contain
         created_utc=start.isoformat().replace("+00:00", "Z"),
         extra={"stderr_tails": {"image-build": "\n".join(error.log_tail[-15:])}},
     )
-    return write_bundle(staging, bundles, result, {}, target={"name": spec.target, "profile": {},
-                        "repo": str(options.repo)},
-                        arguments={"shared": list(spec.args), "sha256": spec.args_sha256(), "engines": {}},
+    repo = str(options.repo.resolve())
+    return write_bundle(staging, bundles, result, {},
+                        target=target_data(spec.target, {}, repo, git_state(options.repo)),
+                        arguments=arguments_data(spec.args, spec.args_sha256(), {}, {},
+                                                 {"repo": repo, "scratch": None,
+                                                  "python": options.python}),
                         engines=[], inputs=[], bundle_path=user_path(bundles / bundle_id))
 
 
