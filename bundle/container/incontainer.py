@@ -23,6 +23,8 @@ from bundle.container import docker_seam as container
 from bundle.capture.options import CaptureOptions
 from bundle.capture.request import CaptureRequest
 from bundle.container.inner import BUNDLES, REPO, inner_capture
+from bundle.container.seam import (ContainerBuildError, ContainerEvent, ContainerSeam, ImageInfo,
+                                   Mount)
 from bundle.store.writer import user_path, write_bundle
 from bundle.capture.environment import allowed, collect, git_state
 from bundle.present.manifest import arguments_data, target_data
@@ -38,7 +40,7 @@ from bundle.store.writer import new_bundle_id, open_staging
 @dataclass(frozen=True)
 class ContainerCapture:
     result: dict  # the capture's --json object, with the bundle path as the host sees it
-    image: container.ImageInfo
+    image: ImageInfo
     exit_code: int
 
 
@@ -46,15 +48,15 @@ def _events(sink: EventSink | None):
     if sink is None:
         return None
 
-    def forward(ev: container.ContainerEvent) -> None:
+    def forward(ev: ContainerEvent) -> None:
         if ev.kind in ("image", "build", "run"):
             sink(Event("info", f"container {ev.kind}", ev.message))
 
     return forward
 
 
-def _run_inside(engine: container.Engine, info: container.ImageInfo, argv: list[str],
-                mounts: list[container.Mount], host_repo: Path, bundles: Path,
+def _run_inside(engine: ContainerSeam, info: ImageInfo, argv: list[str],
+                mounts: list[Mount], host_repo: Path, bundles: Path,
                 on_event: EventSink | None, what: str) -> tuple[dict, int]:
     """Run one nb-evidence command in the image; its --json object, bundle path as the host sees it."""
     # The host's allow-listed variables travel, except those that describe the host itself.
@@ -63,7 +65,7 @@ def _run_inside(engine: container.Engine, info: container.ImageInfo, argv: list[
            and not k.startswith("NB_CONTAINER_")}
     env.update(info.env())
     env["NB_HOST_REPO"] = str(host_repo)  # so the manifest can say which host checkout /repo was
-    outcome = container.run(engine, info, argv, mounts=mounts, env=env, on_event=_events(on_event))
+    outcome = engine.run(info, argv, mounts=mounts, env=env, on_event=_events(on_event))
     try:
         data = json.loads(outcome.stdout)
     except json.JSONDecodeError:
@@ -75,7 +77,7 @@ def _run_inside(engine: container.Engine, info: container.ImageInfo, argv: list[
     return data, outcome.exit_code
 
 
-def failed_build_bundle(spec_path: Path, options: CaptureOptions, error: container.ContainerBuildError,
+def failed_build_bundle(spec_path: Path, options: CaptureOptions, error: ContainerBuildError,
                         started: str) -> Path:
     """A partial bundle recording the failed image build (its last lines as the log)."""
     spec = load_spec(spec_path)
@@ -114,17 +116,18 @@ def failed_build_bundle(spec_path: Path, options: CaptureOptions, error: contain
 
 
 def capture_in_container(request: CaptureRequest, on_event: EventSink | None = None,
-                         project: Path | None = None) -> ContainerCapture:
-    """``project`` is the nb-evidence checkout whose Dockerfile makes the image (default: this one)."""
+                         project: Path | None = None,
+                         engine: ContainerSeam | None = None) -> ContainerCapture:
+    """``project`` is the nb-evidence checkout whose Dockerfile makes the image (default: this
+    one); ``engine`` the container engine (default: the Docker engine DOCKER_HOST names)."""
     load_spec(request.spec_path)  # bad input fails here, on the host, before any image work
     options = request.options
-    engine = container.connect()
+    engine = engine or container.connect_seam()
     started = utc_now()
     try:
-        info = container.ensure_image(engine, project, tag=request.image,
-                                      base_image=container.default_base(engine),
-                                      on_event=_events(on_event))
-    except container.ContainerBuildError as exc:
+        info = engine.ensure_image(project, tag=request.image, base_image=engine.default_base(),
+                                   on_event=_events(on_event))
+    except ContainerBuildError as exc:
         path = failed_build_bundle(request.spec_path, options, exc, started)
         raise ContainerError(f"image build failed ({exc}); partial bundle at {user_path(path)}") from None
     options.bundles.resolve().mkdir(parents=True, exist_ok=True)
@@ -141,15 +144,14 @@ def replay_in_container(source: Path, manifest: dict, repo: Path | None, bundles
     rebuilt from this checkout's Dockerfile, saying whether the id matches). The replay itself,
     judging included, is the same `nb-evidence replay --native` code, run inside."""
     recorded = (manifest.get("environment") or {}).get("container") or {}
-    engine = container.connect()
+    engine = container.connect_seam()
     image_note: dict = {"recorded": recorded.get("image_id"), "rebuilt": False}
     try:
         if not recorded.get("image_id"):
             raise ContainerError("the bundle records no image")
-        info = container.ensure_image(engine, tag=recorded["image_id"], on_event=_events(on_event))
+        info = engine.ensure_image(tag=recorded["image_id"], on_event=_events(on_event))
     except ContainerError:
-        info = container.ensure_image(engine, base_image=container.default_base(engine),
-                                      on_event=_events(on_event))
+        info = engine.ensure_image(base_image=engine.default_base(), on_event=_events(on_event))
         image_note["rebuilt"] = True
     image_note["used"] = info.id
     image_note["id_matches"] = info.id == recorded.get("image_id")
@@ -163,8 +165,8 @@ def replay_in_container(source: Path, manifest: dict, repo: Path | None, bundles
         raise ContainerError(f"--repo {host_repo}: not a directory; pass the checkout to replay against")
     bundles = bundles.resolve()
     bundles.mkdir(parents=True, exist_ok=True)
-    mounts = [container.Mount(host_repo, REPO), container.Mount(src_dir, "/source"),
-              container.Mount(bundles, BUNDLES, read_only=False)]
+    mounts = [Mount(host_repo, REPO), Mount(src_dir, "/source"),
+              Mount(bundles, BUNDLES, read_only=False)]
     argv = ["replay", inner_source, "--native", "--repo", REPO, "--bundles", BUNDLES, "--json",
             "--quiet"]
     if trust:
