@@ -99,3 +99,16 @@ def test_cli_in_container_dry_run_needs_no_docker_engine(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "# in container" in proc.stdout and "[run-c]" in proc.stdout
     assert not (tmp_path / "b").exists()
+
+
+def test_inner_replay_mounts_the_source_and_passes_trust_and_timeout(tmp_path):
+    from bundle.container.inner import inner_replay
+
+    manifest = tmp_path / "archive" / "b.json"
+    manifest.parent.mkdir()
+    manifest.write_text("{}")
+    argv, mounts = inner_replay(manifest, ROOT, tmp_path / "out", trust=True, timeout=30.0)
+    params = _parse(argv)
+    assert str(params["source"]) == "/source/b.json" and params["native"]
+    assert params["trust"] and params["timeout"] == 30.0 and params["json_out"]
+    assert {m.target: m.source for m in mounts}["/source"] == manifest.parent

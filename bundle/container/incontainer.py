@@ -22,7 +22,7 @@ from pathlib import Path
 from bundle.container import docker_seam as container
 from bundle.capture.options import CaptureOptions
 from bundle.capture.request import CaptureRequest
-from bundle.container.inner import BUNDLES, REPO, inner_capture
+from bundle.container.inner import BUNDLES, inner_capture, inner_replay
 from bundle.container.seam import (ContainerBuildError, ContainerEvent, ContainerSeam, ImageInfo,
                                    Mount)
 from bundle.store.writer import user_path, write_bundle
@@ -156,23 +156,13 @@ def replay_in_container(source: Path, manifest: dict, repo: Path | None, bundles
     image_note["used"] = info.id
     image_note["id_matches"] = info.id == recorded.get("image_id")
 
-    source = source.resolve()
-    src_dir = source if source.is_dir() else source.parent
-    inner_source = "/source" if source.is_dir() else f"/source/{source.name}"
     target = manifest.get("target") or {}
     host_repo = Path(repo or target.get("host_repo") or target.get("repo")).resolve()
     if not host_repo.is_dir():
         raise ContainerError(f"--repo {host_repo}: not a directory; pass the checkout to replay against")
     bundles = bundles.resolve()
     bundles.mkdir(parents=True, exist_ok=True)
-    mounts = [Mount(host_repo, REPO), Mount(src_dir, "/source"),
-              Mount(bundles, BUNDLES, read_only=False)]
-    argv = ["replay", inner_source, "--native", "--repo", REPO, "--bundles", BUNDLES, "--json",
-            "--quiet"]
-    if trust:
-        argv.append("--trust")
-    if timeout is not None:
-        argv += ["--timeout", str(timeout)]
+    argv, mounts = inner_replay(source, host_repo, bundles, trust=trust, timeout=timeout)
     summary, _code = _run_inside(engine, info, argv, mounts, host_repo, bundles, on_event, "replay")
     summary["image"] = image_note
     return summary

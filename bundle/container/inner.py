@@ -1,4 +1,4 @@
-"""The in-container capture's command line and mounts, built from the request alone (pure: no
+"""The in-container capture's (and replay's) command line and mounts, built from the request alone (pure: no
 engine, no Docker import), so every option the host was given reaches the capture inside."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 from bundle.capture.request import ENGINE_FLAGS, CaptureRequest
 from bundle.container.seam import Mount
 
-REPO, BUNDLES, EXTRA = "/repo", "/bundles", "/nb-inputs"
+REPO, BUNDLES, EXTRA, SOURCE = "/repo", "/bundles", "/nb-inputs", "/source"
 
 
 class _Places:
@@ -53,3 +53,20 @@ def inner_capture(request: CaptureRequest) -> tuple[list[str], list[Mount]]:
     if options.keep_scratch:
         argv.append("--keep-scratch")
     return argv, places.mounts
+
+
+def inner_replay(source: Path, repo: Path, bundles: Path, *, trust: bool = False,
+                 timeout: float | None = None) -> tuple[list[str], list[Mount]]:
+    """``nb-evidence`` arguments for the native replay inside the image of a bundle directory or
+    manifest at ``source``, and its mounts (``source``'s directory read-only at /source)."""
+    source = source.resolve()
+    src_dir = source if source.is_dir() else source.parent
+    inner_source = SOURCE if source.is_dir() else f"{SOURCE}/{source.name}"
+    mounts = [Mount(repo, REPO), Mount(src_dir, SOURCE), Mount(bundles, BUNDLES, read_only=False)]
+    argv = ["replay", inner_source, "--native", "--repo", REPO, "--bundles", BUNDLES, "--json",
+            "--quiet"]
+    if trust:
+        argv.append("--trust")
+    if timeout is not None:
+        argv += ["--timeout", str(timeout)]
+    return argv, mounts
