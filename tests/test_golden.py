@@ -113,12 +113,12 @@ def normalized_bundle(bundle: Path) -> dict[str, str]:
     return files
 
 
-@pytest.mark.xdist_group("capture")
 # Set in this process by an earlier test on the same worker that imported minibragg.__main__ (it
 # sets it for torch): the recorded environment would then depend on test order.
 _LEAKED = {"KMP_DUPLICATE_LIB_OK"}
 
 
+@pytest.mark.xdist_group("capture")
 def test_golden_minibragg_roi_bundle(tmp_path):
     bundles = tmp_path / "bundles"
     proc = subprocess.run([sys.executable, "-m", "cli", "capture", str(SPEC), "--native",
