@@ -1,8 +1,15 @@
 """One capture: plan -> recorded runs -> traces -> comparison, chain, metrics -> bundle.
 
-This module orchestrates; each concern it calls lives in its own module (plan, runner, trace,
-compare, metrics, report, plots, crate, tables, manifest, writer). It returns data and never
-prints: progress goes out through ``on_event``.
+A request (bundle.capture.request) says which mode: ``execute`` plans only (dry run), runs the
+capture inside the pinned image (bundle.container), or runs it here. Here the capture is a row of
+named stages, each a function that can be called alone (tests/test_stages.py): run_steps and
+collect_traces (bundle.capture.stages), then compare_stage, read_images_stage and place_images,
+capture_result, render_stage and write_stage below; a stage that must come before the commands
+(a preflight) goes in _run_and_write ahead of run_steps. Images are read while the next engine
+runs and plots drawn while the metrics are computed, on the capture's background threads.
+
+This module orchestrates; each concern it calls lives in its own module. It returns data and
+never prints: progress goes out through ``on_event``.
 """
 
 from __future__ import annotations
