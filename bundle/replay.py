@@ -81,8 +81,6 @@ def check_safety(manifest: Mapping[str, Any], plan: Plan) -> list[str]:
     planned = {s.name: list(s.argv_template) for s in plan.steps}
     for cmd in manifest["commands"]:
         step = cmd["step"]
-        if cmd["role"] == "probe":
-            continue
         template = recorded.get(step)
         if template is None:
             problems.append(f"command {step} has no recorded template")

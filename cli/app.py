@@ -10,6 +10,7 @@ from bundle.model.errors import NbError
 from cli import capture as capture_cmd
 from cli import compare as compare_cmd
 from cli import show as show_cmd
+from cli.output import error_line
 
 app = typer.Typer(
     name="nb-evidence",
@@ -25,6 +26,7 @@ app.command("show")(show_cmd.show)
 
 def _register_optional() -> None:
     """Commands from modules that may grow independently; each registers itself here."""
+    from cli import image as image_cmd
     from cli import ledger as ledger_cmd
     from cli import replay as replay_cmd
     from cli import verify as verify_cmd
@@ -34,6 +36,7 @@ def _register_optional() -> None:
     app.command("archive")(ledger_cmd.archive)
     app.command("attach")(ledger_cmd.attach)
     app.command("export")(ledger_cmd.export)
+    app.add_typer(image_cmd.image_app, name="image")
 
 
 _register_optional()
@@ -45,7 +48,7 @@ def main() -> None:
     except NbError as exc:
         from rich.console import Console
 
-        Console(stderr=True, highlight=False, soft_wrap=True).print(f"error: {exc}", markup=False)
+        Console(stderr=True, highlight=False, soft_wrap=True).print(error_line(exc), markup=False)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         from rich.console import Console

@@ -12,16 +12,6 @@ from cli.output import RESULT_EXIT, print_json, stdout_console
 from cli.progress import Progress
 
 
-def default_repo(target_name: str) -> Path:
-    """minibragg's repo is the nb-evidence checkout that ships it; anything else: the cwd."""
-    if target_name == "minibragg":
-        # cli/ and minibragg/ are siblings, in a checkout and in site-packages alike.
-        root = Path(__file__).resolve().parent.parent
-        if (root / "minibragg" / "minibragg.c").is_file():
-            return root
-    return Path.cwd()
-
-
 def capture(
     spec: Path = typer.Argument(..., help="Capture spec (TOML), e.g. manifests/cli-flags-003-phase-j.toml."),
     target: Optional[str] = typer.Option(None, "--target", help="Built-in target (minibragg, nanobragg) or a profile TOML; default: the spec's."),
@@ -49,71 +39,25 @@ def capture(
     """
     # The library is imported here, not at module level, so `--help` and the light commands
     # start without loading matplotlib and rocrate.
-    from bundle.capture.options import CaptureOptions
-    from bundle.pipeline import capture as run_capture, plan_capture
-    from bundle.present.manifest import result_json
-    from bundle.capture.plan import describe
-    from bundle.capture.spec import load_spec, with_engine_option
-    from bundle.capture.target import load_target
-    from bundle.capture.environment import gpu_present
-    from bundle.capture.preflight import device_refusal
+    from bundle.capture.request import make_request
+    from bundle.pipeline import execute
 
-    if in_container and native:
-        raise UserError("--in-container and --native exclude each other")
-    if c_only and py_only:
-        raise UserError("--c-only and --py-only exclude each other")
-    loaded = load_spec(spec)
-    profile = load_target(target or loaded.target)
-    for option, value, engine in (("dtype", py_dtype, "py"), ("device", py_device, "py"),
-                                  ("threads", c_threads, "c")):
-        if value is not None:
-            if option == "dtype" and value not in ("float32", "float64"):
-                raise typer.BadParameter("must be float32 or float64", param_hint="--py-dtype")
-            loaded = with_engine_option(loaded, engine, option, value)
-    refusal = device_refusal(loaded, gpu_present(), py_device)  # issue 16: before anything runs
-    if refusal and not dry_run:
-        raise UserError(refusal)
-    repo_path = (repo or default_repo(profile.name)).resolve()
-    options = CaptureOptions(
-        repo=repo_path,
-        bundles=bundles,
-        engines=("c",) if c_only else ("py",) if py_only else None,
-        prebuilt={"c": str(c_bin)} if c_bin else {},
-        reuse_logs={"c": str(c_log)} if c_log else {},
-        timeout=timeout,
-        keep_scratch=keep_scratch,
-    )
-    if in_container:
-        from bundle.container.incontainer import capture_in_container
-
-        progress = Progress(quiet=quiet or json_out)
-        try:
-            outcome = capture_in_container(spec, target, options, image=image, on_event=progress,
-                                           py_dtype=py_dtype, py_device=py_device, c_threads=c_threads)
-        finally:
-            progress.close()
-        _finish(outcome.result, json_out, quiet, timeout)
-        return
-    if dry_run:
-        import tempfile
-
-        scratch = Path(tempfile.gettempdir()) / "nb-evidence-<scratch>"
-        for line in describe(plan_capture(loaded, profile, options, scratch)):
-            typer.echo(line)
-        return
-    progress = Progress(quiet=quiet or json_out)
+    request = make_request(
+        spec, repo=repo, bundles=bundles, target=target, c_bin=c_bin, c_log=c_log,
+        c_only=c_only, py_only=py_only, timeout=timeout, in_container=in_container,
+        native=native, image=image, dry_run=dry_run, keep_scratch=keep_scratch,
+        engine_options={("py", "dtype"): py_dtype, ("py", "device"): py_device,
+                        ("c", "threads"): c_threads})
+    progress = Progress(quiet=quiet or json_out or dry_run)
     try:
-        result, path = run_capture(loaded, profile, options, on_event=progress)
+        outcome = execute(request, on_event=progress)
     finally:
         progress.close()
-    _finish(result_json(result, _shown(path)), json_out, quiet, timeout)
-
-
-def _shown(path: Path) -> str:
-    try:
-        return path.relative_to(Path.cwd()).as_posix()
-    except ValueError:
-        return str(path)
+    if outcome.summary is None:
+        for line in outcome.plan.lines():
+            typer.echo(line)
+        return
+    _finish(outcome.summary, json_out, quiet, timeout)
 
 
 def _finish(summary: dict, json_out: bool, quiet: bool, timeout: float | None) -> None:

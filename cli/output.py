@@ -8,6 +8,13 @@ import sys
 RESULT_EXIT = {"parity": 0, "divergence": 1, "incomplete": 1}
 
 
+def error_line(exc: BaseException) -> str:
+    """How any of our errors reaches the user: one line on stderr, prefixed ``error:``."""
+    from bundle.model.files import one_line
+
+    return f"error: {one_line(exc, limit=2000)}"
+
+
 def print_json(data: dict) -> None:
     sys.stdout.write(json.dumps(data, indent=2, allow_nan=False) + "\n")
     sys.stdout.flush()

@@ -7,19 +7,16 @@ shows a bundle hands them to its Console. Floats in a manifest may be the string
 
 from __future__ import annotations
 
-import math
 from typing import Mapping
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from bundle.model.records import Tolerance
 from bundle.present import vocabulary as v
 from bundle.present.vocabulary import fmt_json as fmt
 
 MARK_STYLE = {v.OK: "bold green", v.BAD: "bold red", v.DASH: "dim"}
-DEFAULT_RTOL = Tolerance().rtol  # a recorded factor without "matches" is judged by the default
 VERDICT_STYLE = {"parity": "bold green", "divergence": "bold red", "incomplete": "bold yellow"}
 
 
@@ -104,10 +101,7 @@ def _chain(result: Mapping, ref: str, cand: str) -> list[RenderableType]:
         t.add_column("", justify="center")
         first = (result.get("first_chain_divergence") or {}).get("key")
         for f in factors:
-            matches = f.get("matches")
-            if matches is None:
-                r = v.from_json(f.get("ratio"))
-                matches = None if r is None else (math.isfinite(r) and abs(r - 1) <= DEFAULT_RTOL)
+            matches = f["matches"]
             t.add_row(Text(str(f.get("key")), style="bold red" if f.get("key") == first else ""),
                       fmt(f.get(ref)), fmt(f.get(cand)), fmt(f.get("ratio"), 8), _mark(matches))
         out.append(t)

@@ -6,7 +6,8 @@
 #                      requirements.txt / constraints.txt / pyproject's build-system, changed)
 #   make wheels-lock   re-resolve and rewrite wheels/requirements.lock regardless
 #   make image         the CPU image, tagged nb-evidence:cpu and nb-evidence:<hash12> (content tag:
-#                      bundle/container.py image_tag), on BASE_IMAGE (default local/debian:bookworm)
+#                      docker_seam.image_content), on BASE_IMAGE (default local/debian:bookworm), by
+#                      `nb-evidence image build`: the build a capture --in-container makes
 #   make image-smoke   check nb-evidence:cpu as a capture runs it (non-root, --network none,
 #                      read-only root, tmpfs /tmp): --help, the users' port's imports, torch.compile
 #   make wheels-cuda   build/wheels-cuda/*.whl (outside the CPU image's context), exactly the set of
@@ -18,8 +19,9 @@
 #                      CPU, --network none); .ci/run runs it unless NB_CI_CUDA=0
 #
 # A Docker engine must answer (scripts/start-dockerd.sh starts one as root). The legacy builder is
-# used (DOCKER_BUILDKIT=0). Extra `docker build` flags: DOCKER_BUILD_FLAGS (e.g. --network host
-# where build containers cannot reach the Debian mirror over the default bridge).
+# used (DOCKER_BUILDKIT=0 for the docker CLI; the SDK's /build endpoint is that builder). Where
+# build containers cannot reach the Debian mirror over the default bridge: DOCKER_BUILD_NETWORK=host
+# (make image) / DOCKER_BUILD_FLAGS='--network host' (image-cuda, built with the docker CLI).
 
 PY ?= .venv/bin/python
 DOCKER ?= docker
@@ -52,15 +54,11 @@ wheels:
 wheels-lock:
 	$(PY) scripts/lock-wheels.py lock
 
+# The same build a capture --in-container makes (bundle/container/docker_seam.py build_image, the
+# SDK's legacy builder), plus the nb-evidence:cpu tag; prints tag, id, size and seconds.
 image: wheels $(_BASE_PREREQ)
-	@set -e; \
-	labels="$$($(call _LABELS,.,Dockerfile,wheels/requirements.lock))"; \
-	tag="$$($(call _TAG,.,Dockerfile,wheels/requirements.lock))"; \
-	start=$$(date +%s); \
-	eval "DOCKER_BUILDKIT=0 $(DOCKER) build -f Dockerfile --build-arg BASE_IMAGE='$(BASE_IMAGE)' \
-		$$labels -t nb-evidence:cpu -t $$tag $(DOCKER_BUILD_FLAGS) ."; \
-	echo "image: $$tag = nb-evidence:cpu, id $$($(DOCKER) image inspect --format '{{.Id}}' $$tag), \
-	$$($(DOCKER) image inspect --format '{{.Size}}' $$tag) bytes, built in $$(( $$(date +%s) - start ))s"
+	$(PY) -m cli image build --base-image '$(BASE_IMAGE)' --tag nb-evidence:cpu \
+		$(if $(DOCKER_BUILD_NETWORK),--network '$(DOCKER_BUILD_NETWORK)')
 
 image-smoke:
 	DOCKER='$(DOCKER)' bash scripts/image-smoke.sh cpu

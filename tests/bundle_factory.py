@@ -1,4 +1,6 @@
-"""Hand-built bundles for tests (and the verify bench), shaped as docs/bundle-format.md says.
+"""Hand-built bundles for tests (and the verify bench): hand-written logs and images, with the
+manifest made as a capture makes it (the logs parsed and compared, then
+bundle.present.manifest.build_manifest), so it has every field a real bundle has.
 
 ``make_bundle(root, **overrides)`` writes ``root/<bundle_id>/`` with run logs carrying TRACE_C /
 TRACE_PY lines, a report.md, optional small float images, and a manifest.json whose ``files``
@@ -11,7 +13,9 @@ list and command digests are computed from what was written. Options (all keywor
 - ``images``: write images/c.bin and images/py.bin (default True) and fill result.metrics.
 - ``extra_files``: {bundle-relative path: bytes} written and listed.
 - ``result``: keys merged into the result object.
-- anything else: replaces that top-level manifest field (before ``files`` is computed).
+- ``engines``: entries replacing the manifest's engines, each completed with the fields a
+  capture writes (empty options, argv, added and failed_steps; no image, no trace digest).
+- anything else: replaces that top-level manifest field (``files`` is always what was written).
 """
 
 from __future__ import annotations
@@ -22,7 +26,12 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from bundle.analysis.chain import CHAIN_KEYS
+from bundle.analysis.compare import compare_traces
+from bundle.analysis.trace import parse_file
+from bundle.model.records import (CaptureResult, CommandRecord, EngineImageStats, EngineRun,
+                                  FileDigest, ImageMetrics, Tolerance)
+from bundle.model.hashing import trace_digest
+from bundle.present.manifest import arguments_data, build_manifest, target_data
 
 DEFAULT_ID = "20261127T210501Z-cli-flags-003-phase-j-3f9a0c1e"
 INT_KEYS = {"hkl_rounded", "steps"}
@@ -86,35 +95,6 @@ def _trace_text(prefix: str, values: dict[str, list[float]], banner: str, crash:
     return "\n".join(lines) + "\n"
 
 
-def _ratio(c: float | None, py: float | None) -> float | None:
-    if c is None or py is None or c == 0:
-        return None
-    return py / c
-
-
-def _rel(c: float | None, py: float | None) -> float | None:
-    if c is None or py is None:
-        return None
-    m = max(abs(c), abs(py))
-    return 0.0 if m == 0 else abs(py - c) / m
-
-
-def _consistency(v: dict[str, list[float]]) -> dict[str, Any]:
-    missing = [k for k in CHAIN_KEYS if k not in v]
-    if missing:
-        return {"product": None, "final": None, "ratio": None, "consistent": None, "missing": missing}
-    product = _compose(v)
-    final = v["I_pixel_final"][0]
-    ratio = final / product
-    return {
-        "product": product,
-        "final": final,
-        "ratio": ratio,
-        "consistent": abs(final - product) / max(abs(final), abs(product)) <= 1e-6,
-        "missing": [],
-    }
-
-
 def _image(slow: int, fast: int, scale: float) -> bytes:
     vals = [scale * ((s * 7 + f * 3) % 11) for s in range(slow) for f in range(fast)]
     return struct.pack(f"<{len(vals)}f", *vals)
@@ -170,149 +150,107 @@ def make_bundle(root: Path, **overrides: Any) -> Path:
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(data)
 
-    # ---------------------------------------------------------------- result
-    factors = []
-    for k in CHAIN_KEYS:
-        cv = c[k][0]
-        pv = py[k][0] if k in py else None
-        factors.append({"key": k, "c": cv, "py": pv, "ratio": _ratio(cv, pv)})
-    ratios = {f["key"]: f["ratio"] for f in factors}
-    if all(ratios[k] is not None for k in CHAIN_KEYS):
-        product_of_ratios = 1.0
-        for k in CHAIN_KEYS[:-1]:
-            r = ratios[k]
-            product_of_ratios *= (1 / r) if k == "steps" else r
-    else:
-        product_of_ratios = None
-
-    first_divergence = None
-    first_chain = None
-    if verdict == "divergence":
-        first_divergence = {
-            "key": "F_cell",
-            "component": 0,
-            "occurrence": 0,
-            "c": c["F_cell"][0],
-            "py": py["F_cell"][0],
-            "rel_diff": _rel(c["F_cell"][0], py["F_cell"][0]),
-            "ratio": _ratio(c["F_cell"][0], py["F_cell"][0]),
-        }
-        first_chain = factors[0]
-    missing_py = [k for k in c if k not in py]
-    failed = []
-    if verdict == "incomplete":
-        failed = [{"step": "run-py", "exit_code": 1, "timed_out": False, "error": None}]
-    metrics = None
-    if images and verdict != "incomplete":
-        metrics = {
-            "pearson": 0.99999,
-            "sum_ratio": 1.0006,
-            "rmse": 0.0021,
-            "peaks_matched": 12,
-            "mean_peak_distance": 0.0,
-            "correlation_pass": True,
-            "peak_distance_pass": True,
-            "c": {"total": 150.0, "mean": 5.0, "max": 10.0, "max_slow": 1, "max_fast": 3, "traced_value": c["I_pixel_final"][0]},
-            "py": {"total": 150.09, "mean": 5.003, "max": 10.006, "max_slow": 1, "max_fast": 3, "traced_value": py.get("I_pixel_final", [None])[0]},
-        }
+    # ------------------------------------------- the manifest, by the capture's own builder
+    c_trace = parse_file(bdir / "logs/run-c.stdout", "TRACE_C:")
+    py_trace = parse_file(bdir / "logs/run-py.stdout", "TRACE_PY:")
+    comparison = compare_traces(c_trace, py_trace, "c", "py", Tolerance(rtol=1e-6, atol=0.0))
+    metrics = _metrics(c, py) if images and verdict != "incomplete" else None
     status = "partial" if verdict == "incomplete" else "complete"
-    notes = [f"py: command run-py exited 1 after {len(py)} of {len(c)} keys"] if verdict == "incomplete" else []
-    result: dict[str, Any] = {
-        "verdict": verdict,
-        "status": status,
-        "first_divergence": first_divergence,
-        "first_chain_divergence": first_chain,
-        "chain": {
-            "factors": factors,
-            "consistency": {"c": _consistency(c), "py": _consistency(py)},
-            "product_of_ratios": product_of_ratios,
-            "final_ratio": ratios["I_pixel_final"],
-        },
-        "missing": {"c": [], "py": missing_py},
-        "keys_compared": len([k for k in c if k in py]),
-        "engines": {"ref": "c", "cand": "py"},
-        "metrics": metrics,
-        "failed_commands": failed,
-        "notes": notes,
-        "bundle": f"bundles/{bundle_id}",
-    }
-    result.update(result_overrides)
-
+    notes = (f"py: command run-py exited 1 after {len(py)} of {len(c)} keys",) if verdict == "incomplete" else ()
     (bdir / "report.md").write_text(
         f"# nb-evidence report: {bundle_id}\n\nVerdict: **{verdict}**\n", encoding="utf-8"
     )
-
-    def digest(rel: str) -> dict[str, Any]:
-        data = (bdir / rel).read_bytes()
-        return {"path": rel, "size": len(data), "sha256": _sha(data)}
-
-    shared = ["-mat", "A.mat", "-hkl", "scaled.hkl", "-nonoise", "-distance", "231.274660", "-lambda", "0.976800"]
-
-    def command(step: str, role: str, engine: str, argv: list[str], code: int | None) -> dict[str, Any]:
-        return {
-            "step": step, "role": role, "engine": engine, "argv": argv, "cwd": "/scratch/x",
-            "env": {"PATH": "/usr/bin", "OMP_NUM_THREADS": "2"},
-            "start_utc": "2026-11-27T21:05:01.200000Z", "end_utc": "2026-11-27T21:05:02.100000Z",
-            "wall_s": 0.9, "exit_code": code, "timed_out": False, "error": None, "peak_rss_kb": 51234,
-            "stdout": digest(f"logs/{step}.stdout"), "stderr": digest(f"logs/{step}.stderr"),
-            "inputs": [], "outputs": [],
-        }
-
-    manifest: dict[str, Any] = {
-        "format": "nb-evidence-bundle",
-        "format_version": 1,
-        "tool": {"name": "nb-evidence", "version": "0.1.0"},
-        "bundle_id": bundle_id,
-        "created_utc": "2026-11-27T21:05:01.123456Z",
-        "status": status,
-        "replay_of": None,
-        "spec": {
-            "name": "cli-flags-003-phase-j", "item": "CLI-FLAGS-003", "phase": "J",
-            "description": "supervisor command, pixel (1039, 685)", "target": "minibragg",
-            "args": shared, "pixel": [1039, 685],
-            "tolerance": {"rtol": 1e-6, "atol": 0.0, "keys": {}},
-            "engines": {"c": {"threads": 2}, "py": {"dtype": "float64", "device": "cpu"}},
-        },
-        "target": {
-            "name": "minibragg", "profile": {"name": "minibragg"}, "repo": "/work/repo",
-            "repo_commit": "0" * 40, "repo_dirty": False, "repo_diff_sha256": None,
-        },
-        "arguments": {
-            "shared": shared,
-            "sha256": _sha("\0".join(shared).encode()),
-            "engines": {"c": ["/scratch/minibragg", *shared], "py": ["python", "-m", "minibragg", *shared]},
-        },
-        "engines": [
-            {"name": "c", "prefix": "TRACE_C:", "trace_flag": ["-dump_pixel", "1039", "685"],
-             "options": {"threads": 2}, "log": "logs/run-c.stdout",
-             "image": "images/c.bin" if images else None, "failed_steps": []},
-            {"name": "py", "prefix": "TRACE_PY:", "trace_flag": ["-trace_pixel", "1039", "685"],
-             "options": {"dtype": "float64"}, "log": "logs/run-py.stdout",
-             "image": "images/py.bin" if images else None,
-             "failed_steps": ["run-py"] if verdict == "incomplete" else []},
-        ],
-        "environment": {
-            "host": "testhost", "os": "Linux", "cpu": "x86_64", "cores": 2,
-            "versions": {"python": "3.11.7", "gcc": "12.2.0"}, "cuda": {"available": False, "device": None},
-            "container": None,
-        },
-        "commands": [
-            command("build-c", "build", "c", ["gcc", "-O2", "-o", "minibragg", "minibragg.c", "-lm"], 0),
-            command("run-c", "run", "c", ["/scratch/minibragg", *shared], 0),
-            command("run-py", "run", "py", ["python", "-m", "minibragg", *shared], 1 if verdict == "incomplete" else 0),
-        ],
-        "inputs": [],
-        "result": result,
-        "notes": notes,
-        "reproduce": f"nb-evidence replay bundles/{bundle_id}",
-    }
-    manifest.update(overrides)
-    files = sorted(
-        p.relative_to(bdir).as_posix() for p in bdir.rglob("*") if p.is_file()
+    shared = ("-mat", "A.mat", "-hkl", "scaled.hkl", "-nonoise", "-distance", "231.274660", "-lambda", "0.976800")
+    failed = verdict == "incomplete"
+    commands = (
+        _command(bdir, "build-c", "build", "c", ("gcc", "-O2", "-o", "minibragg", "minibragg.c", "-lm"), 0),
+        _command(bdir, "run-c", "run", "c", ("/scratch/minibragg", *shared), 0),
+        _command(bdir, "run-py", "run", "py", ("python", "-m", "minibragg", *shared), 1 if failed else 0),
     )
-    manifest["files"] = [digest(rel) for rel in files if rel != "manifest.json"]
+    added = {"c": ("-dump_pixel", "1039", "685"), "py": ("-trace_pixel", "1039", "685")}
+    argv = {"c": ("/scratch/minibragg", *shared, *added["c"]),
+            "py": ("python", "-m", "minibragg", *shared, *added["py"])}
+    options = {"c": {"threads": 2}, "py": {"dtype": "float64"}}
+    image = {e: f"images/{e}.bin" if images and verdict != "incomplete" else None for e in ("c", "py")}
+    result = CaptureResult(
+        bundle_id=bundle_id, status=status, verdict=verdict, spec=_spec(shared),
+        target="minibragg", pixel=(1039, 685),
+        engines=(EngineRun("c", "TRACE_C:", c_trace, image["c"]),
+                 EngineRun("py", "TRACE_PY:", py_trace, image["py"],
+                           failed_steps=("run-py",) if failed else ())),
+        comparison=comparison, metrics=metrics, commands=commands,
+        environment={"host": "testhost", "os": "Linux", "cpu": "x86_64", "cores": 2, "machine": "x86_64",
+                     "versions": {"python": "3.11.7", "gcc": "12.2.0"},
+                     "cuda": {"available": False, "device": None}, "container": None},
+        notes=notes, reproduce=f"nb-evidence replay bundles/{bundle_id}",
+        created_utc="2026-11-27T21:05:01.123456Z",
+    )
+    files = sorted((_file(bdir, p.relative_to(bdir).as_posix()) for p in bdir.rglob("*") if p.is_file()),
+                   key=lambda d: d.path)
+    manifest = build_manifest(
+        result, bundle_path=f"bundles/{bundle_id}", files=files, inputs=[],
+        target=target_data("minibragg", {"name": "minibragg"}, "/work/repo",
+                           {"repo_commit": "0" * 40, "repo_dirty": False, "repo_diff_sha256": None}),
+        arguments=arguments_data(shared, _sha("\0".join(shared).encode()), argv,
+                                 {c.step: c.argv for c in commands},
+                                 {"repo": "/work/repo", "scratch": "/scratch", "python": "python"}),
+        engines=[_engine(run, argv[run.engine], added[run.engine], options[run.engine],
+                         image[run.engine], trace_digest(run.trace)) for run in result.engines],
+    )
+    manifest["tool"]["version"] = "0.1.0"
+    manifest["result"].update(result_overrides)
+    if "engines" in overrides:  # partial entries, completed to the shape a capture writes
+        blank = {"options": {}, "argv": [], "added": [], "image": None, "failed_steps": [],
+                 "trace_sha256": None}
+        overrides["engines"] = [{**blank, **e} for e in overrides["engines"]]
+    manifest.update({k: v for k, v in overrides.items() if k != "files"})
     (bdir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return bdir
+
+
+def _engine(run: EngineRun, argv: tuple[str, ...], added: tuple[str, ...], options: dict,
+            image: str | None, trace_sha256: str | None) -> dict[str, Any]:
+    return {"name": run.engine, "prefix": run.prefix, "options": options, "argv": list(argv),
+            "added": list(added), "failed_steps": list(run.failed_steps), "image": image,
+            "log": f"logs/run-{run.engine}.stdout", "trace_sha256": trace_sha256}
+
+
+def _spec(shared: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        "name": "cli-flags-003-phase-j", "item": "CLI-FLAGS-003", "phase": "J",
+        "description": "supervisor command, pixel (1039, 685)", "target": "minibragg",
+        "args": list(shared), "pixel": [1039, 685],
+        "tolerance": {"rtol": 1e-6, "atol": 0.0, "keys": {}},
+        "engines": {"c": {"threads": 2}, "py": {"dtype": "float64", "device": "cpu"}},
+        "inputs": {"files": [], "prepare": []},
+        "source": {"path": "manifests/cli-flags-003-phase-j.toml", "sha256": "0" * 64},
+    }
+
+
+def _file(bdir: Path, rel: str) -> FileDigest:
+    data = (bdir / rel).read_bytes()
+    return FileDigest(path=rel, size=len(data), sha256=_sha(data))
+
+
+def _command(bdir: Path, step: str, role: str, engine: str, argv: tuple[str, ...],
+             code: int | None) -> CommandRecord:
+    return CommandRecord(
+        step=step, role=role, engine=engine, argv=argv, cwd="/scratch/x",
+        env=(("OMP_NUM_THREADS", "2"), ("PATH", "/usr/bin")),
+        start_utc="2026-11-27T21:05:01.200000Z", end_utc="2026-11-27T21:05:02.100000Z",
+        wall_s=0.9, exit_code=code, peak_rss_kb=51234,
+        stdout=_file(bdir, f"logs/{step}.stdout"), stderr=_file(bdir, f"logs/{step}.stderr"),
+    )
+
+
+def _metrics(c: dict[str, list[float]], py: dict[str, list[float]]) -> ImageMetrics:
+    return ImageMetrics(
+        ref_engine="c", cand_engine="py", slow=6, fast=5,
+        ref=EngineImageStats("c", 150.0, 5.0, 10.0, 1, 3, c["I_pixel_final"][0]),
+        cand=EngineImageStats("py", 150.09, 5.003, 10.006, 1, 3, py.get("I_pixel_final", [None])[0]),
+        sum_ratio=1.0006, rmse=0.0021, pearson=0.99999, peaks_ref=12, peaks_cand=12,
+        peaks_matched=12, mean_peak_distance=0.0, correlation_pass=True, peak_distance_pass=True,
+    )
 
 
 def refresh_files(bundle_dir: Path) -> dict[str, Any]:

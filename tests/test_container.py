@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -319,3 +320,27 @@ def test_a_failed_build_carries_the_builder_log(engine, image, tmp_path):
     assert message.startswith(f"building {container.image_tag(ctx)} failed: ")
     assert "about-to-fail" in caught.value.log_tail
     assert 0 < len(caught.value.log_tail) <= container.LOG_TAIL
+
+
+def test_make_image_runs_the_seams_build():
+    recipe = subprocess.run(["make", "-n", "image"], cwd=REPO, capture_output=True, text=True,
+                            timeout=120, env={**os.environ, "DOCKER": "true"}).stdout
+    assert "-m cli image build --base-image" in recipe and "--tag nb-evidence:cpu" in recipe
+    assert "docker build" not in recipe  # the docker CLI no longer builds the CPU image
+
+
+def test_image_build_command_tags_the_image_a_capture_uses(engine, image):
+    extra = "nb-evidence:test-image-build"
+    proc = subprocess.run([sys.executable, "-m", "cli", "image", "build", "--quiet",
+                           "--base-image", BASE_IMAGE, "--tag", extra], cwd=REPO,
+                          capture_output=True, text=True, timeout=900)
+    try:
+        assert proc.returncode == 0, proc.stderr
+        assert re.fullmatch(rf"image: {re.escape(image.tag)} = {extra}, id {image.id}, \d+ bytes, "
+                            r"built in \d+s", proc.stdout.strip()), proc.stdout
+        assert engine.client.images.get(extra).id == image.id
+    finally:
+        try:
+            engine.client.images.remove(extra)
+        except Exception:  # noqa: BLE001 - only cleanup; the assertions above say what failed
+            pass

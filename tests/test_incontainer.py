@@ -91,16 +91,16 @@ def test_repo_is_untouched_by_an_in_container_capture(both):
 
 
 def test_failed_build_leaves_a_partial_bundle(engine, image, tmp_path):
-    from bundle.capture.options import CaptureOptions
+    from bundle.capture.request import make_request
     from bundle.container.incontainer import capture_in_container
 
     project = tmp_path / "project"
     (project / "wheels").mkdir(parents=True)
     (project / "wheels" / "requirements.lock").write_text("# empty\n")
     (project / "Dockerfile").write_text(f"FROM {image.id}\nUSER root\nRUN echo compiler-missing && exit 9\n")
-    options = CaptureOptions(repo=REPO, bundles=tmp_path / "b")
+    request = make_request(Path(SPEC), repo=REPO, bundles=tmp_path / "b", in_container=True)
     with pytest.raises(ContainerError, match="partial bundle at"):
-        capture_in_container(SPEC, None, options, project=project)
+        capture_in_container(request, project=project)
     [bundle] = [p for p in (tmp_path / "b").iterdir() if not p.name.startswith(".")]
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert manifest["status"] == "partial" and manifest["result"]["verdict"] == "incomplete"

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bundle.analysis.compare import compare_traces, summary_json
-from bundle.analysis.roots import classify, roots_json
+from bundle.analysis.roots import classify
 from bundle.capture.target import load_target
 from bundle.model.records import KeyGraph, Tolerance, Trace, TraceEntry
 from bundle.present.keygraph import key_graph_layout

@@ -17,7 +17,7 @@ from typing import Mapping, Sequence
 
 from bundle.model.errors import SpecError, TargetError
 from bundle.capture.spec import Spec
-from bundle.capture.target import TargetProfile, check_identical_arguments
+from bundle.capture.target import EngineProfile, TargetProfile, check_identical_arguments
 
 # nanoBragg's default pixel: 0.1 mm.
 _DEFAULT_PIXEL_MM = 0.1
@@ -90,64 +90,54 @@ def detector_shape(args: Sequence[str]) -> tuple[int, int] | None:
     positive integer. A flag with no value after it is ignored, as nanoBragg does.
     """
     args = list(args)
-    fast: int | None = None
-    slow: int | None = None
-    size_f: float | None = None
-    size_s: float | None = None
+    counts: dict[str, int] = {}
+    sizes: dict[str, float] = {}
     pixel: float | None = None
-    bad = False
-
-    def count(text: str) -> int | None:
-        nonlocal bad
-        if not _INT.fullmatch(text) or int(text) <= 0:
-            bad = True
-            return None
-        return int(text)
-
-    def length(text: str) -> float | None:
-        nonlocal bad
-        try:
-            v = float(text)
-        except ValueError:
-            v = math.nan
-        if not (math.isfinite(v) and v > 0):
-            bad = True
-            return None
-        return v
-
-    for flag, value in zip(args, args[1:]):
-        if flag == "-detpixels":
-            fast = slow = count(value)
-        elif flag in ("-detpixels_x", "-detpixels_f"):
-            fast = count(value)
-        elif flag in ("-detpixels_y", "-detpixels_s"):
-            slow = count(value)
-        elif flag == "-detsize":
-            size_f = size_s = length(value)
-        elif flag in ("-detsize_x", "-detsize_f"):
-            size_f = length(value)
-        elif flag in ("-detsize_y", "-detsize_s"):
-            size_s = length(value)
-        elif flag == "-pixel":
-            pixel = length(value)
-    if bad:
+    try:
+        for flag, value in zip(args, args[1:]):
+            if flag in _COUNT_FLAGS:
+                counts.update(dict.fromkeys(_COUNT_FLAGS[flag], _count(value)))
+            elif flag in _SIZE_FLAGS:
+                sizes.update(dict.fromkeys(_SIZE_FLAGS[flag], _length(value)))
+            elif flag == "-pixel":
+                pixel = _length(value)
+    except ValueError:
         return None
-
-    def resolve(n: int | None, size_mm: float | None) -> int | None:
-        if n is not None:
-            return n
-        if size_mm is None and pixel is None:
-            return 1024
-        if size_mm is None:
-            return None  # -pixel alone: nanoBragg and minibragg disagree
-        # As nanoBragg: metres, then ceil(detsize/pixel - 0.5).
-        n = math.ceil((size_mm / 1000.0) / ((pixel or _DEFAULT_PIXEL_MM) / 1000.0) - 0.5)
-        return n if n > 0 else None
-
-    s, f = resolve(slow, size_s), resolve(fast, size_f)
+    s, f = (_axis_count(counts.get(axis), sizes.get(axis), pixel) for axis in ("slow", "fast"))
     if s is None or f is None:
         return None
     return (s, f)
+
+
+_COUNT_FLAGS = {"-detpixels": ("slow", "fast"), "-detpixels_x": ("fast",),
+                "-detpixels_f": ("fast",), "-detpixels_y": ("slow",), "-detpixels_s": ("slow",)}
+_SIZE_FLAGS = {"-detsize": ("slow", "fast"), "-detsize_x": ("fast",), "-detsize_f": ("fast",),
+               "-detsize_y": ("slow",), "-detsize_s": ("slow",)}
+
+
+def _count(text: str) -> int:
+    if not _INT.fullmatch(text) or int(text) <= 0:
+        raise ValueError(text)
+    return int(text)
+
+
+def _length(text: str) -> float:
+    v = float(text)  # a ValueError here is an unknowable shape, as below
+    if not (math.isfinite(v) and v > 0):
+        raise ValueError(text)
+    return v
+
+
+def _axis_count(n: int | None, size_mm: float | None, pixel: float | None) -> int | None:
+    if n is not None:
+        return n
+    if size_mm is None and pixel is None:
+        return 1024
+    if size_mm is None:
+        return None  # -pixel alone: nanoBragg and minibragg disagree
+    # As nanoBragg: metres, then ceil(detsize/pixel - 0.5).
+    n = math.ceil((size_mm / 1000.0) / ((pixel or _DEFAULT_PIXEL_MM) / 1000.0) - 0.5)
+    return n if n > 0 else None
 
 
 def build_plan(
@@ -168,22 +158,15 @@ def build_plan(
     """
     prebuilt = dict(prebuilt or {})
     wanted = engines or tuple(e.name for e in target.engines)
-    for name in wanted:
+    for name in (*wanted, *spec.engines):
         target.engine(name)  # raises TargetError for an unknown engine
-    for name in spec.engines:
-        target.engine(name)
     repo_s, scratch_s = str(repo), str(scratch)
     inputs_dir = f"{scratch_s}/inputs"
     roots = {"repo": repo_s, "scratch": scratch_s, "python": python}
     steps: list[Step] = []
 
     if any(origin == "prepare" for origin in input_origin.values()):
-        template = tuple(t.replace("{inputs}", "{scratch}/inputs") for t in spec.inputs.prepare)
-        steps.append(Step(
-            name="prepare-inputs", role="prepare", engine=None, argv_template=template,
-            argv=fill(template, roots), cwd=inputs_dir,
-            env=(("PYTHONPATH", repo_s), ("PYTHONDONTWRITEBYTECODE", "1")),
-        ))
+        steps.append(_prepare_step(spec, roots))
 
     stage = tuple(
         ((f"{repo_s}/{f}" if input_origin.get(f) == "repo" else f"{inputs_dir}/{f}"), f)
@@ -191,54 +174,20 @@ def build_plan(
     )
     input_sources = tuple(("repo" if input_origin.get(f) == "repo" else "input", f)
                           for f in spec.inputs.files)
-    pixel = spec.pixel
     engine_argv: dict[str, tuple[str, ...]] = {}
     extras: dict[str, tuple[str, ...]] = {}
     run_steps: list[Step] = []
+    after_prepare = ("prepare-inputs",) if steps else ()
     for profile in target.engines:
         if profile.name not in wanted:
             continue
-        options = spec.engines.get(profile.name, {})
-        extra: list[str] = []
-        if pixel is not None:
-            extra += fill(profile.trace, {"slow": str(pixel[0]), "fast": str(pixel[1])})
-        env: dict[str, str] = {k: v for k, v in profile.env.items()}
-        for option, value in options.items():
-            if option in profile.option_flags:
-                extra += fill(profile.option_flags[option], {"value": str(value)})
-            elif option in profile.option_env:
-                env[profile.option_env[option]] = str(value)
-            else:
-                raise TargetError(f"target {target.name}: engine {profile.name} has no option "
-                                  f"{option!r} (it knows {', '.join(sorted({**profile.option_flags, **profile.option_env})) or 'none'})")
-        env["PYTHONDONTWRITEBYTECODE"] = "1"  # never drop __pycache__ into the user's repo
-        extras[profile.name] = tuple(extra)
-
-        build_dir = f"{scratch_s}/build"
-        requires: tuple[str, ...] = ("prepare-inputs",) if steps and steps[0].name == "prepare-inputs" else ()
-        values = {**roots, "build": "{scratch}/build"}
-        if profile.name in prebuilt:
-            program = (prebuilt[profile.name],)
-        else:
-            program = fill(profile.program_template(), {"build": "{scratch}/build"})
-            if profile.build:
-                b_template = fill(profile.build, {"build": "{scratch}/build"})
-                steps.append(Step(
-                    name=f"build-{profile.name}", role="build", engine=profile.name,
-                    argv_template=b_template, argv=fill(b_template, values), cwd=build_dir,
-                    sources=tuple(("repo", s) for s in profile.sources),
-                ))
-                requires = requires + (f"build-{profile.name}",)
-        template = program + spec.args + tuple(extra)
-        argv = fill(template, values)
-        engine_argv[profile.name] = argv
-        run_steps.append(Step(
-            name=f"run-{profile.name}", role="run", engine=profile.name,
-            argv_template=template, argv=argv, cwd=f"{scratch_s}/{profile.name}",
-            env=tuple(sorted(fill_env(env, values).items())), stage=stage,
-            sources=input_sources + (() if profile.build else tuple(("repo", s) for s in profile.sources)),
-            requires=requires,
-        ))
+        extra, env = _engine_additions(spec, target, profile)
+        extras[profile.name] = extra
+        build, run = _engine_steps(profile, spec, roots, prebuilt.get(profile.name), extra, env,
+                                   stage, input_sources, after_prepare)
+        steps += [build] if build is not None else []
+        engine_argv[profile.name] = run.argv
+        run_steps.append(run)
     check_identical_arguments(target, spec.args, extras)
     return Plan(
         spec=spec, target=target, repo=repo_s, scratch=scratch_s, python=python,
@@ -246,6 +195,67 @@ def build_plan(
         steps=tuple(steps + run_steps), image_arg=image_argument(spec.args, target.image_flag),
         input_origin=dict(input_origin),
     )
+
+
+def _prepare_step(spec: Spec, roots: Mapping[str, str]) -> Step:
+    template = tuple(t.replace("{inputs}", "{scratch}/inputs") for t in spec.inputs.prepare)
+    return Step(
+        name="prepare-inputs", role="prepare", engine=None, argv_template=template,
+        argv=fill(template, roots), cwd=f"{roots['scratch']}/inputs",
+        env=(("PYTHONPATH", roots["repo"]), ("PYTHONDONTWRITEBYTECODE", "1")),
+    )
+
+
+def _engine_additions(spec: Spec, target: TargetProfile,
+                      profile: EngineProfile) -> tuple[tuple[str, ...], dict[str, str]]:
+    """What one engine adds to the shared arguments (the trace flag, its option flags) and its
+    environment (option variables)."""
+    extra: list[str] = []
+    if spec.pixel is not None:
+        extra += fill(profile.trace, {"slow": str(spec.pixel[0]), "fast": str(spec.pixel[1])})
+    env: dict[str, str] = {k: v for k, v in profile.env.items()}
+    for option, value in spec.engines.get(profile.name, {}).items():
+        if option in profile.option_flags:
+            extra += fill(profile.option_flags[option], {"value": str(value)})
+        elif option in profile.option_env:
+            env[profile.option_env[option]] = str(value)
+        else:
+            known = ", ".join(sorted({**profile.option_flags, **profile.option_env})) or "none"
+            raise TargetError(f"target {target.name}: engine {profile.name} has no option "
+                              f"{option!r} (it knows {known})")
+    env["PYTHONDONTWRITEBYTECODE"] = "1"  # never drop __pycache__ into the user's repo
+    return tuple(extra), env
+
+
+def _engine_steps(profile: EngineProfile, spec: Spec, roots: Mapping[str, str],
+                  prebuilt: str | None, extra: tuple[str, ...], env: Mapping[str, str],
+                  stage: tuple, input_sources: tuple,
+                  requires: tuple[str, ...]) -> tuple[Step | None, Step]:
+    """One engine's build step (None when prebuilt or nothing to build) and its run step."""
+    values = {**roots, "build": "{scratch}/build"}
+    build = None
+    if prebuilt is not None:
+        program: tuple[str, ...] = (prebuilt,)
+    else:
+        program = fill(profile.program_template(), {"build": "{scratch}/build"})
+        if profile.build:
+            b_template = fill(profile.build, {"build": "{scratch}/build"})
+            build = Step(
+                name=f"build-{profile.name}", role="build", engine=profile.name,
+                argv_template=b_template, argv=fill(b_template, values),
+                cwd=f"{roots['scratch']}/build",
+                sources=tuple(("repo", s) for s in profile.sources),
+            )
+            requires = requires + (build.name,)
+    template = program + spec.args + extra
+    run = Step(
+        name=f"run-{profile.name}", role="run", engine=profile.name,
+        argv_template=template, argv=fill(template, values), cwd=f"{roots['scratch']}/{profile.name}",
+        env=tuple(sorted(fill_env(env, values).items())), stage=stage,
+        sources=input_sources + (() if profile.build else tuple(("repo", s) for s in profile.sources)),
+        requires=requires,
+    )
+    return build, run
 
 
 def fill_env(env: Mapping[str, str], values: Mapping[str, str]) -> dict[str, str]:

@@ -81,6 +81,28 @@ def _wait(proc: subprocess.Popen, timeout: float | None) -> tuple[int | None, in
     return code, result.get("rss"), timed_out
 
 
+def _source_digests(step: Step, roots: dict[str, str]) -> list[FileDigest]:
+    inputs = []
+    for root, rel in step.sources:
+        base = Path(roots["repo"]) if root == "repo" else Path(roots["scratch"]) / "inputs"
+        if (base / rel).is_file():
+            inputs.append(digest(base / rel, rel, root))
+    return inputs
+
+
+def _stage_inputs(step: Step, cwd: Path) -> str | None:
+    """Copy the step's inputs into its cwd; the last one that could not be, as an error."""
+    error = None
+    for src, dst in step.stage:
+        target = cwd / dst
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            shutil.copyfile(src, target)
+        except OSError as exc:
+            error = f"cannot stage input {src}: {exc.strerror}"
+    return error
+
+
 def run_step(step: Step, bundle_dir: Path, roots: dict[str, str], timeout: float | None = None,
              on_event: EventSink | None = None) -> CommandRecord:
     """Run one step; write its logs under bundle_dir/logs; hash what it read and wrote."""
@@ -91,19 +113,8 @@ def run_step(step: Step, bundle_dir: Path, roots: dict[str, str], timeout: float
     logs.mkdir(parents=True, exist_ok=True)
     out_path, err_path = logs / f"{step.name}.stdout", logs / f"{step.name}.stderr"
 
-    inputs: list[FileDigest] = []
-    error = None
-    for root, rel in step.sources:
-        base = Path(roots["repo"]) if root == "repo" else Path(roots["scratch"]) / "inputs"
-        if (base / rel).is_file():
-            inputs.append(digest(base / rel, rel, root))
-    for src, dst in step.stage:
-        target = cwd / dst
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            shutil.copyfile(src, target)
-        except OSError as exc:
-            error = f"cannot stage input {src}: {exc.strerror}"
+    inputs = _source_digests(step, roots)
+    error = _stage_inputs(step, cwd)
     env = command_env(dict(step.env))
     before = _snapshot(cwd)
     staged = {dst for _src, dst in step.stage}

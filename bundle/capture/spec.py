@@ -138,63 +138,13 @@ def parse_spec(data: Mapping[str, Any], source: str = "<spec>") -> Spec:
     if not args:
         raise _fail(source, "args must not be empty")
 
-    pixel = None
-    if "pixel" in data:
-        p = data["pixel"]
-        if (not isinstance(p, list) or len(p) != 2
-                or not all(isinstance(v, int) and not isinstance(v, bool) for v in p)):
-            raise _fail(source, "pixel must be [slow, fast], two integers")
-        if p[0] < 0 or p[1] < 0:
-            raise _fail(source, f"pixel {p} must not be negative")
-        pixel = (p[0], p[1])
-
-    inputs = Inputs()
-    if "inputs" in data:
-        raw = data["inputs"]
-        if not isinstance(raw, dict):
-            raise _fail(source, "inputs must be a table")
-        _unknown(raw, INPUT_FIELDS, "inputs", source)
-        inputs = Inputs(
-            files=_string_list(raw.get("files", []), "inputs.files", source),
-            prepare=_string_list(raw.get("prepare", []), "inputs.prepare", source),
-        )
-        for f in inputs.files:
-            if Path(f).is_absolute() or ".." in Path(f).parts:
-                raise _fail(source, f"inputs.files entry {f!r} must be a path inside the repo")
-
-    tolerance = Tolerance()
-    per_key: dict[str, Tolerance] = {}
-    amplification = None
-    if "tolerance" in data:
-        raw = data["tolerance"]
-        if not isinstance(raw, dict):
-            raise _fail(source, "tolerance must be a table")
-        _unknown(raw, TOLERANCE_FIELDS, "tolerance", source)
-        tolerance = _tolerance({k: v for k, v in raw.items() if k not in ("keys", "amplification")},
-                               "tolerance", source, Tolerance())
-        amplification = _amplification(raw, source)
-        keys = raw.get("keys", {})
-        if not isinstance(keys, dict):
-            raise _fail(source, "tolerance.keys must be a table of key = {rtol, atol}")
-        for key, tol in keys.items():
-            per_key[key] = _tolerance(tol, f"tolerance.keys.{key}", source, tolerance)
-
-    engines: dict[str, dict[str, Any]] = {}
-    raw_engines = data.get("engines", {})
-    if not isinstance(raw_engines, dict):
-        raise _fail(source, "engines must be a table of engine = {options}")
-    for engine, options in raw_engines.items():
-        if not isinstance(options, dict):
-            raise _fail(source, f"engines.{engine} must be a table")
-        _unknown(options, ENGINE_OPTIONS, f"engines.{engine}", source)
-        if "threads" in options and (not isinstance(options["threads"], int) or options["threads"] < 1):
-            raise _fail(source, f"engines.{engine}.threads must be a positive integer")
-        if "dtype" in options and options["dtype"] not in ("float32", "float64"):
-            raise _fail(source, f"engines.{engine}.dtype must be float32 or float64")
-        if "device" in options and not isinstance(options["device"], str):
-            raise _fail(source, f"engines.{engine}.device must be a string such as cpu or cuda")
-        engines[engine] = dict(options)
-
+    pixel = _pixel(data["pixel"], source) if "pixel" in data else None
+    inputs = _inputs(data["inputs"], source) if "inputs" in data else Inputs()
+    tolerance, per_key = (_tolerances(data["tolerance"], source) if "tolerance" in data
+                          else (Tolerance(), {}))
+    amplification = (_amplification(data["tolerance"], source)
+                     if isinstance(data.get("tolerance"), dict) else None)
+    engines = _engine_options(data.get("engines", {}), source)
     return Spec(
         name=data["name"].strip(),
         target=data["target"],
@@ -210,6 +160,61 @@ def parse_spec(data: Mapping[str, Any], source: str = "<spec>") -> Spec:
         source=source,
         amplification=amplification,
     )
+
+
+def _pixel(p: Any, source: str) -> tuple[int, int]:
+    if (not isinstance(p, list) or len(p) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in p)):
+        raise _fail(source, "pixel must be [slow, fast], two integers")
+    if p[0] < 0 or p[1] < 0:
+        raise _fail(source, f"pixel {p} must not be negative")
+    return (p[0], p[1])
+
+
+def _inputs(raw: Any, source: str) -> Inputs:
+    if not isinstance(raw, dict):
+        raise _fail(source, "inputs must be a table")
+    _unknown(raw, INPUT_FIELDS, "inputs", source)
+    inputs = Inputs(
+        files=_string_list(raw.get("files", []), "inputs.files", source),
+        prepare=_string_list(raw.get("prepare", []), "inputs.prepare", source),
+    )
+    for f in inputs.files:
+        if Path(f).is_absolute() or ".." in Path(f).parts:
+            raise _fail(source, f"inputs.files entry {f!r} must be a path inside the repo")
+    return inputs
+
+
+def _tolerances(raw: Any, source: str) -> tuple[Tolerance, dict[str, Tolerance]]:
+    """The default tolerance and the per-key ones (each starting from the default)."""
+    if not isinstance(raw, dict):
+        raise _fail(source, "tolerance must be a table")
+    _unknown(raw, TOLERANCE_FIELDS, "tolerance", source)
+    tolerance = _tolerance({k: v for k, v in raw.items() if k not in ("keys", "amplification")},
+                           "tolerance", source, Tolerance())
+    keys = raw.get("keys", {})
+    if not isinstance(keys, dict):
+        raise _fail(source, "tolerance.keys must be a table of key = {rtol, atol}")
+    return tolerance, {key: _tolerance(tol, f"tolerance.keys.{key}", source, tolerance)
+                       for key, tol in keys.items()}
+
+
+def _engine_options(raw_engines: Any, source: str) -> dict[str, dict[str, Any]]:
+    if not isinstance(raw_engines, dict):
+        raise _fail(source, "engines must be a table of engine = {options}")
+    engines: dict[str, dict[str, Any]] = {}
+    for engine, options in raw_engines.items():
+        if not isinstance(options, dict):
+            raise _fail(source, f"engines.{engine} must be a table")
+        _unknown(options, ENGINE_OPTIONS, f"engines.{engine}", source)
+        if "threads" in options and (not isinstance(options["threads"], int) or options["threads"] < 1):
+            raise _fail(source, f"engines.{engine}.threads must be a positive integer")
+        if "dtype" in options and options["dtype"] not in ("float32", "float64"):
+            raise _fail(source, f"engines.{engine}.dtype must be float32 or float64")
+        if "device" in options and not isinstance(options["device"], str):
+            raise _fail(source, f"engines.{engine}.device must be a string such as cpu or cuda")
+        engines[engine] = dict(options)
+    return engines
 
 
 def load_spec(path: Path) -> Spec:

@@ -34,7 +34,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Iterable, Iterator, Mapping, Sequence
 
 import docker
 import docker.errors
@@ -44,6 +44,12 @@ from docker.utils.build import exclude_paths
 
 from bundle.model.hashing import sha256_file
 from bundle.model.errors import ContainerError
+from bundle.model.files import one_line
+from bundle.container.seam import (ContainerBuildError, ContainerEvent, EventSink, ImageInfo,
+                                   Mount, RunOutcome)
+
+__all__ = ["ContainerBuildError", "ContainerEvent", "EventSink", "ImageInfo", "Mount",
+           "RunOutcome", "Engine", "connect", "ensure_image", "run"]
 
 REPOSITORY = "nb-evidence"
 DOCKERFILE = "Dockerfile"
@@ -56,25 +62,6 @@ _SDK_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestExcepti
 
 
 @dataclass(frozen=True)
-class ContainerEvent:
-    """One line of progress. kind: image | build | pull | run | stdout | stderr."""
-
-    kind: str
-    message: str
-
-
-EventSink = Callable[[ContainerEvent], None]
-
-
-class ContainerBuildError(ContainerError):
-    """An image build failed; ``log_tail`` holds the builder's last lines."""
-
-    def __init__(self, message: str, log_tail: Sequence[str]):
-        super().__init__(message)
-        self.log_tail = tuple(log_tail)
-
-
-@dataclass(frozen=True)
 class Engine:
     """A Docker engine that answered a ping."""
 
@@ -82,59 +69,6 @@ class Engine:
     host: str
     version: str
     api_version: str
-
-
-@dataclass(frozen=True)
-class ImageInfo:
-    """An image as the engine reports it, with the nb-evidence labels it was built with.
-
-    The hash fields and ``build_args`` are None / empty for an image that lacks our labels.
-    """
-
-    tag: str
-    id: str
-    repo_digests: tuple[str, ...]
-    dockerfile_sha256: str | None
-    lock_sha256: str | None
-    content_sha256: str | None
-    base_image: str | None
-    build_args: tuple[tuple[str, str], ...]
-    engine_version: str
-
-    def env(self) -> dict[str, str]:
-        """The NB_CONTAINER_* variables a capture inside this image records in its manifest."""
-        values = {
-            "NB_CONTAINER_IMAGE_ID": self.id,
-            "NB_CONTAINER_IMAGE_TAG": self.tag,
-            "NB_CONTAINER_REPO_DIGESTS": ",".join(self.repo_digests),
-            "NB_CONTAINER_DOCKERFILE_SHA256": self.dockerfile_sha256,
-            "NB_CONTAINER_LOCK_SHA256": self.lock_sha256,
-            "NB_CONTAINER_ENGINE_VERSION": self.engine_version,
-            "NB_CONTAINER_BUILD_ARGS": json.dumps(dict(self.build_args), sort_keys=True),
-        }
-        return {k: v for k, v in values.items() if v is not None}
-
-
-@dataclass(frozen=True)
-class Mount:
-    """A host path bind-mounted at ``target``; read-only unless ``read_only=False``."""
-
-    source: Path
-    target: str
-    read_only: bool = True
-
-
-@dataclass(frozen=True)
-class RunOutcome:
-    """How a container run ended. ``logs_tail``: the last lines of stdout and stderr, interleaved."""
-
-    exit_code: int
-    logs_tail: tuple[str, ...]
-    stdout: str
-    stderr: str
-    duration_s: float
-    oom_killed: bool = False
-    timed_out: bool = False
 
 
 @dataclass(frozen=True)
@@ -152,8 +86,7 @@ class ImageContent:
 
 
 def _one_line(exc: BaseException | str, limit: int = 240) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return one_line(exc, limit)
 
 
 def connect(timeout_s: float = 10.0) -> Engine:
@@ -324,16 +257,52 @@ def ensure_image(
             f"image {wanted} is not on the engine and cannot be built here: it is not this "
             f"checkout's content tag {content.tag}; build that with `make image`, or pull/load {wanted}"
         )
+    return build_image(engine, root, base_image=base_image, on_event=on_event).info
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    info: ImageInfo  # under the content tag
+    tags: tuple[str, ...]
+    size: int  # bytes, as the engine reports it
+    seconds: float
+
+
+def build_image(
+    engine: Engine,
+    repo_root: Path | str | None = None,
+    base_image: str | None = None,
+    extra_tags: Sequence[str] = (),
+    network: str | None = None,
+    on_event: EventSink | None = None,
+) -> BuiltImage:
+    """Build the checkout's Dockerfile under its content tag (and ``extra_tags``, e.g.
+    ``nb-evidence:cpu``) with the legacy builder. The one build path: ensure_image (a capture
+    --in-container) and ``make image`` (``nb-evidence image build``) both come here.
+    ``network``: the build containers' network mode (e.g. ``host`` where the default bridge
+    cannot reach the Debian mirror)."""
+    root = Path(repo_root) if repo_root is not None else project_root()
+    tag = image_content(root).tag
     build_args = {"BASE_IMAGE": base_image} if base_image else {}
     on_base = f" on {base_image}" if base_image else ""
-    _emit(on_event, "image", f"building {wanted} from {root / DOCKERFILE}{on_base}")
-    image_id = _build(engine, root, wanted, build_args, image_labels(root, build_args), on_event)
-    image = _find(engine, wanted)
+    _emit(on_event, "image", f"building {tag} from {root / DOCKERFILE}{on_base}")
+    started = time.monotonic()
+    image_id = _build(engine, root, tag, build_args, image_labels(root, build_args), on_event,
+                      network)
+    image = _find(engine, tag)
     if image is None or (image_id and image.id != image_id):
         raise ContainerError(
-            f"the engine reported building {image_id or 'an image'} but {wanted} does not name it"
+            f"the engine reported building {image_id or 'an image'} but {tag} does not name it"
         )
-    return _image_info(engine, wanted, image)
+    for extra in extra_tags:
+        repository, _, name = extra.rpartition(":") if ":" in extra else (extra, "", "latest")
+        try:
+            image.tag(repository, name)
+        except _SDK_ERRORS as exc:
+            raise ContainerError(f"cannot tag {tag} as {extra}: {_one_line(exc)}") from None
+    return BuiltImage(info=_image_info(engine, tag, image), tags=(tag, *extra_tags),
+                      size=int(image.attrs.get("Size") or 0),
+                      seconds=time.monotonic() - started)
 
 
 def _build(
@@ -343,6 +312,7 @@ def _build(
     build_args: Mapping[str, str],
     labels: Mapping[str, str],
     on_event: EventSink | None,
+    network: str | None = None,
 ) -> str | None:
     tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL)
     image_id = None
@@ -358,6 +328,7 @@ def _build(
             pull=False,
             decode=True,
             use_config_proxy=False,
+            network_mode=network,
         )
         for chunk in stream:
             if "error" in chunk:
@@ -456,41 +427,12 @@ def run(
     (``nb-evidence``) for probes. A run past ``timeout_s`` is killed and reported ``timed_out``.
     ``gpus`` asks the engine for every GPU (needs the NVIDIA container toolkit on the host).
     """
-    docker_mounts = []
-    for m in mounts:
-        source = Path(m.source).resolve()
-        if not source.exists():
-            raise ContainerError(f"mount source {source}: no such file or directory")
-        docker_mounts.append(
-            docker.types.Mount(target=m.target, source=str(source), type="bind", read_only=m.read_only)
-        )
-    environment = {"HOME": "/tmp", "MPLCONFIGDIR": "/tmp"}
-    environment.update(env or {})
-    options = dict(
-        image=image.id,
-        command=list(argv),
-        user=user or invoking_user(),
-        working_dir=workdir,
-        environment=environment,
-        mounts=docker_mounts,
-        network_mode="none",
-        mem_limit=mem_limit,
-        memswap_limit=mem_limit,
-        pids_limit=pids_limit,
-        labels={LABEL + "role": "run", LABEL + "image-tag": image.tag},
-        detach=True,
-    )
-    if entrypoint is not None:
-        options["entrypoint"] = list(entrypoint)
-    if gpus:
-        options["device_requests"] = [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]
+    options = _container_options(image, argv, mounts, env, user or invoking_user(), workdir,
+                                 mem_limit, pids_limit, entrypoint, gpus)
     try:
         container = engine.client.containers.create(**options)
     except _SDK_ERRORS as exc:
         raise ContainerError(f"cannot create a container from {image.tag}: {_one_line(exc)}") from None
-
-    out, err = _Lines(), _Lines()
-    tail: collections.deque[str] = collections.deque(maxlen=RUN_TAIL)
     timed_out = threading.Event()
     timer = None
     started = time.monotonic()
@@ -502,33 +444,8 @@ def run(
             raise ContainerError(f"cannot start a container from {image.tag}: {_one_line(exc)}") from None
         _emit(on_event, "run", f"started {container.short_id} from {image.tag} as {options['user']}")
         if timeout_s is not None:
-            def _kill() -> None:
-                timed_out.set()
-                try:
-                    container.kill()
-                except _SDK_ERRORS:
-                    pass
-
-            timer = threading.Timer(timeout_s, _kill)
-            timer.daemon = True
-            timer.start()
-        try:
-            for chunk_out, chunk_err in stream:
-                for kind, lines_of, data in (("stdout", out, chunk_out), ("stderr", err, chunk_err)):
-                    if data:
-                        for line in lines_of.feed(data):
-                            tail.append(line)
-                            _emit(on_event, kind, line)
-            for kind, lines_of in (("stdout", out), ("stderr", err)):
-                for line in lines_of.feed(b"", final=True):
-                    tail.append(line)
-                    _emit(on_event, kind, line)
-            status = container.wait()
-            container.reload()
-        except _SDK_ERRORS as exc:
-            raise ContainerError(
-                f"lost the container {container.short_id} while it ran: {_one_line(exc)}"
-            ) from None
+            timer = _kill_after(container, timeout_s, timed_out)
+        out, err, tail, status = _follow(container, stream, on_event)
         exit_code = int(status.get("StatusCode", -1))
         oom = bool((container.attrs.get("State") or {}).get("OOMKilled"))
         duration = time.monotonic() - started
@@ -538,15 +455,9 @@ def run(
         if timed_out.is_set():
             note += f" (killed: past {timeout_s}s)"
         _emit(on_event, "run", note)
-        return RunOutcome(
-            exit_code=exit_code,
-            logs_tail=tuple(tail),
-            stdout="".join(out.text),
-            stderr="".join(err.text),
-            duration_s=duration,
-            oom_killed=oom,
-            timed_out=timed_out.is_set(),
-        )
+        return RunOutcome(exit_code=exit_code, logs_tail=tuple(tail), stdout="".join(out.text),
+                          stderr="".join(err.text), duration_s=duration, oom_killed=oom,
+                          timed_out=timed_out.is_set())
     finally:
         if timer is not None:
             timer.cancel()
@@ -554,3 +465,93 @@ def run(
             container.remove(force=True)
         except _SDK_ERRORS:
             pass
+
+
+def _container_options(image: ImageInfo, argv: Sequence[str], mounts: Iterable[Mount],
+                       env: Mapping[str, str] | None, user: str, workdir: str, mem_limit: str,
+                       pids_limit: int, entrypoint: Sequence[str] | None, gpus: bool) -> dict:
+    docker_mounts = []
+    for m in mounts:
+        source = Path(m.source).resolve()
+        if not source.exists():
+            raise ContainerError(f"mount source {source}: no such file or directory")
+        docker_mounts.append(
+            docker.types.Mount(target=m.target, source=str(source), type="bind", read_only=m.read_only)
+        )
+    environment = {"HOME": "/tmp", "MPLCONFIGDIR": "/tmp"}
+    environment.update(env or {})
+    options = dict(
+        image=image.id, command=list(argv), user=user, working_dir=workdir,
+        environment=environment, mounts=docker_mounts, network_mode="none",
+        mem_limit=mem_limit, memswap_limit=mem_limit, pids_limit=pids_limit,
+        labels={LABEL + "role": "run", LABEL + "image-tag": image.tag}, detach=True,
+    )
+    if entrypoint is not None:
+        options["entrypoint"] = list(entrypoint)
+    if gpus:
+        options["device_requests"] = [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]
+    return options
+
+
+def _kill_after(container, timeout_s: float, timed_out: threading.Event) -> threading.Timer:
+    def kill() -> None:
+        timed_out.set()
+        try:
+            container.kill()
+        except _SDK_ERRORS:
+            pass
+
+    timer = threading.Timer(timeout_s, kill)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def _follow(container, stream: Iterator, on_event: EventSink | None):
+    """Stream the container's output as events until it exits; its lines, tail and status."""
+    out, err = _Lines(), _Lines()
+    tail: collections.deque[str] = collections.deque(maxlen=RUN_TAIL)
+    try:
+        for chunk_out, chunk_err in stream:
+            for kind, lines_of, data in (("stdout", out, chunk_out), ("stderr", err, chunk_err)):
+                if data:
+                    for line in lines_of.feed(data):
+                        tail.append(line)
+                        _emit(on_event, kind, line)
+        for kind, lines_of in (("stdout", out), ("stderr", err)):
+            for line in lines_of.feed(b"", final=True):
+                tail.append(line)
+                _emit(on_event, kind, line)
+        status = container.wait()
+        container.reload()
+    except _SDK_ERRORS as exc:
+        raise ContainerError(
+            f"lost the container {container.short_id} while it ran: {_one_line(exc)}"
+        ) from None
+    return out, err, tail, status
+
+
+class DockerSeam:
+    """The ContainerSeam protocol over one connected Docker engine."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.version = engine.version
+
+    def ensure_image(self, repo_root: Path | str | None = None, tag: str | None = None,
+                     base_image: str | None = None, on_event: EventSink | None = None) -> ImageInfo:
+        return ensure_image(self.engine, repo_root, tag=tag, base_image=base_image,
+                            on_event=on_event)
+
+    def default_base(self) -> str | None:
+        return default_base(self.engine)
+
+    def run(self, image: ImageInfo, argv: Sequence[str], mounts: Iterable[Mount] = (),
+            env: Mapping[str, str] | None = None, on_event: EventSink | None = None,
+            gpus: bool = False) -> RunOutcome:
+        return run(self.engine, image, argv, mounts=mounts, env=env, on_event=on_event, gpus=gpus)
+
+
+def connect_seam(timeout_s: float = 10.0) -> DockerSeam:
+    """The engine DOCKER_HOST names, behind the ContainerSeam protocol."""
+    return DockerSeam(connect(timeout_s))

@@ -21,17 +21,20 @@ from pathlib import Path
 
 from bundle.container import docker_seam as container
 from bundle.capture.options import CaptureOptions
+from bundle.capture.request import CaptureRequest
+from bundle.container.inner import BUNDLES, inner_capture, inner_replay
+from bundle.container.seam import (ContainerBuildError, ContainerEvent, ContainerSeam, ImageInfo,
+                                   Mount)
 from bundle.store.writer import user_path, write_bundle
-from bundle.capture.environment import USER_WINS, allowed, collect
+from bundle.capture.environment import USER_WINS, allowed, collect, git_state
 from bundle.capture.preflight import wants_gpu
+from bundle.present.manifest import arguments_data, target_data
 from bundle.model.errors import ContainerError, UserError
 from bundle.model.records import CaptureResult, CommandRecord
 from bundle.capture.runner import Event, EventSink, utc_now
 from bundle.model.hashing import digest
 from bundle.capture.spec import load_spec
 from bundle.store.writer import new_bundle_id, open_staging
-
-REPO, BUNDLES, EXTRA = "/repo", "/bundles", "/nb-inputs"
 
 
 def image_names() -> dict[str | None, str | None]:
@@ -41,37 +44,34 @@ def image_names() -> dict[str | None, str | None]:
     return {"cpu": None, "cuda": os.environ.get("NB_IMAGE_CUDA") or f"{container.REPOSITORY}:cuda"}
 
 
+def missing_image(image: str | None, exc: ContainerError) -> ContainerError:
+    """The one line for an image that is not there: for the CUDA image, how to build it."""
+    if image == "cuda" and "is not on the engine" in str(exc):
+        return UserError(f"--image cuda: {image_names()['cuda']} is not on the engine; build it with "
+                         "`make image-cuda` (no GPU needed to build)")
+    return exc
+
+
 @dataclass(frozen=True)
 class ContainerCapture:
     result: dict  # the capture's --json object, with the bundle path as the host sees it
-    image: container.ImageInfo
+    image: ImageInfo
     exit_code: int
-
-
-def _inside(path: Path, repo: Path, mounts: list[container.Mount], name: str) -> str:
-    """Where a host file is seen inside the container (mounting its directory when needed)."""
-    path = path.resolve()
-    try:
-        return f"{REPO}/{path.relative_to(repo).as_posix()}"
-    except ValueError:
-        target = f"{EXTRA}/{name}"
-        mounts.append(container.Mount(path.parent, target))
-        return f"{target}/{path.name}"
 
 
 def _events(sink: EventSink | None):
     if sink is None:
         return None
 
-    def forward(ev: container.ContainerEvent) -> None:
+    def forward(ev: ContainerEvent) -> None:
         if ev.kind in ("image", "build", "run"):
             sink(Event("info", f"container {ev.kind}", ev.message))
 
     return forward
 
 
-def _run_inside(engine: container.Engine, info: container.ImageInfo, argv: list[str],
-                mounts: list[container.Mount], host_repo: Path, bundles: Path,
+def _run_inside(engine: ContainerSeam, info: ImageInfo, argv: list[str],
+                mounts: list[Mount], host_repo: Path, bundles: Path,
                 on_event: EventSink | None, what: str, gpus: bool = False) -> tuple[dict, int]:
     """Run one nb-evidence command in the image; its --json object, bundle path as the host sees it."""
     # The host's allow-listed variables travel, except those that describe the host itself.
@@ -80,8 +80,7 @@ def _run_inside(engine: container.Engine, info: container.ImageInfo, argv: list[
            and not k.startswith("NB_CONTAINER_")}
     env.update(info.env())
     env["NB_HOST_REPO"] = str(host_repo)  # so the manifest can say which host checkout /repo was
-    outcome = container.run(engine, info, argv, mounts=mounts, env=env, on_event=_events(on_event),
-                            gpus=gpus)
+    outcome = engine.run(info, argv, mounts=mounts, env=env, on_event=_events(on_event), gpus=gpus)
     try:
         data = json.loads(outcome.stdout)
     except json.JSONDecodeError:
@@ -95,7 +94,7 @@ def _run_inside(engine: container.Engine, info: container.ImageInfo, argv: list[
     return data, outcome.exit_code
 
 
-def failed_build_bundle(spec_path: Path, options: CaptureOptions, error: container.ContainerBuildError,
+def failed_build_bundle(spec_path: Path, options: CaptureOptions, error: ContainerBuildError,
                         started: str) -> Path:
     """A partial bundle recording the failed image build (its last lines as the log)."""
     spec = load_spec(spec_path)
@@ -124,60 +123,37 @@ def failed_build_bundle(spec_path: Path, options: CaptureOptions, error: contain
         created_utc=start.isoformat().replace("+00:00", "Z"),
         extra={"stderr_tails": {"image-build": "\n".join(error.log_tail[-15:])}},
     )
-    return write_bundle(staging, bundles, result, {}, target={"name": spec.target, "profile": {},
-                        "repo": str(options.repo)},
-                        arguments={"shared": list(spec.args), "sha256": spec.args_sha256(), "engines": {}},
+    repo = str(options.repo.resolve())
+    return write_bundle(staging, bundles, result, {},
+                        target=target_data(spec.target, {}, repo, git_state(options.repo)),
+                        arguments=arguments_data(spec.args, spec.args_sha256(), {}, {},
+                                                 {"repo": repo, "scratch": None,
+                                                  "python": options.python}),
                         engines=[], inputs=[], bundle_path=user_path(bundles / bundle_id))
 
 
-def missing_image(image: str | None, exc: ContainerError) -> ContainerError:
-    """The one line for an image that is not there: for the CUDA image, how to build it."""
-    if image == "cuda" and "is not on the engine" in str(exc):
-        return UserError(f"--image cuda: {image_names()['cuda']} is not on the engine; build it with "
-                         "`make image-cuda` (no GPU needed to build)")
-    return exc
-
-
-def capture_in_container(spec_path: Path, target: str | None, options: CaptureOptions,
-                         image: str | None = None, on_event: EventSink | None = None,
-                         py_dtype: str | None = None, py_device: str | None = None,
-                         c_threads: int | None = None,
-                         project: Path | None = None) -> ContainerCapture:
-    """``project`` is the nb-evidence checkout whose Dockerfile makes the image (default: this one)."""
-    loaded = load_spec(spec_path)  # bad input fails here, on the host, before any image work
-    engine = container.connect()
+def capture_in_container(request: CaptureRequest, on_event: EventSink | None = None,
+                         project: Path | None = None,
+                         engine: ContainerSeam | None = None) -> ContainerCapture:
+    """``project`` is the nb-evidence checkout whose Dockerfile makes the image (default: this
+    one); ``engine`` the container engine (default: the Docker engine DOCKER_HOST names)."""
+    loaded = load_spec(request.spec_path)  # bad input fails here, on the host, before any image work
+    options = request.options
+    engine = engine or container.connect_seam()
     started = utc_now()
     try:
-        info = container.ensure_image(engine, project, tag=image_names().get(image, image),
-                                      base_image=container.default_base(engine),
-                                      on_event=_events(on_event))
-    except container.ContainerBuildError as exc:
-        path = failed_build_bundle(spec_path, options, exc, started)
+        info = engine.ensure_image(project, tag=image_names().get(request.image, request.image),
+                                   base_image=engine.default_base(), on_event=_events(on_event))
+    except ContainerBuildError as exc:
+        path = failed_build_bundle(request.spec_path, options, exc, started)
         raise ContainerError(f"image build failed ({exc}); partial bundle at {user_path(path)}") from None
     except ContainerError as exc:
-        raise missing_image(image, exc) from None
-
-    repo = options.repo.resolve()
-    bundles = options.bundles.resolve()
-    bundles.mkdir(parents=True, exist_ok=True)
-    mounts = [container.Mount(repo, REPO), container.Mount(bundles, BUNDLES, read_only=False)]
-    argv = ["capture", _inside(spec_path, repo, mounts, "spec"), "--native", "--repo", REPO,
-            "--bundles", BUNDLES, "--json", "--quiet"]
-    if target:
-        argv += ["--target", _inside(Path(target), repo, mounts, "target") if Path(target).is_file() else target]
-    for engine_name, binary in options.prebuilt.items():
-        argv += ["--c-bin", _inside(Path(binary), repo, mounts, f"bin-{engine_name}")]
-    for engine_name, log in options.reuse_logs.items():
-        argv += ["--c-log", _inside(Path(log), repo, mounts, f"log-{engine_name}")]
-    if options.engines == ("c",):
-        argv.append("--c-only")
-    elif options.engines == ("py",):
-        argv.append("--py-only")
-    for flag, value in (("--py-dtype", py_dtype), ("--py-device", py_device),
-                        ("--c-threads", c_threads), ("--timeout", options.timeout)):
-        if value is not None:
-            argv += [flag, str(value)]
-    result, exit_code = _run_inside(engine, info, argv, mounts, repo, bundles, on_event, "capture",
+        raise missing_image(request.image, exc) from None
+    options.bundles.resolve().mkdir(parents=True, exist_ok=True)
+    argv, mounts = inner_capture(request)
+    py_device = next((v for e, o, v in request.engine_options if (e, o) == ("py", "device")), None)
+    result, exit_code = _run_inside(engine, info, argv, mounts, options.repo.resolve(),
+                                    options.bundles.resolve(), on_event, "capture",
                                     gpus=wants_gpu(loaded, py_device))
     return ContainerCapture(result=result, image=info, exit_code=exit_code)
 
@@ -189,36 +165,25 @@ def replay_in_container(source: Path, manifest: dict, repo: Path | None, bundles
     rebuilt from this checkout's Dockerfile, saying whether the id matches). The replay itself,
     judging included, is the same `nb-evidence replay --native` code, run inside."""
     recorded = (manifest.get("environment") or {}).get("container") or {}
-    engine = container.connect()
+    engine = container.connect_seam()
     image_note: dict = {"recorded": recorded.get("image_id"), "rebuilt": False}
     try:
         if not recorded.get("image_id"):
             raise ContainerError("the bundle records no image")
-        info = container.ensure_image(engine, tag=recorded["image_id"], on_event=_events(on_event))
+        info = engine.ensure_image(tag=recorded["image_id"], on_event=_events(on_event))
     except ContainerError:
-        info = container.ensure_image(engine, base_image=container.default_base(engine),
-                                      on_event=_events(on_event))
+        info = engine.ensure_image(base_image=engine.default_base(), on_event=_events(on_event))
         image_note["rebuilt"] = True
     image_note["used"] = info.id
     image_note["id_matches"] = info.id == recorded.get("image_id")
 
-    source = source.resolve()
-    src_dir = source if source.is_dir() else source.parent
-    inner_source = "/source" if source.is_dir() else f"/source/{source.name}"
     target = manifest.get("target") or {}
     host_repo = Path(repo or target.get("host_repo") or target.get("repo")).resolve()
     if not host_repo.is_dir():
         raise ContainerError(f"--repo {host_repo}: not a directory; pass the checkout to replay against")
     bundles = bundles.resolve()
     bundles.mkdir(parents=True, exist_ok=True)
-    mounts = [container.Mount(host_repo, REPO), container.Mount(src_dir, "/source"),
-              container.Mount(bundles, BUNDLES, read_only=False)]
-    argv = ["replay", inner_source, "--native", "--repo", REPO, "--bundles", BUNDLES, "--json",
-            "--quiet"]
-    if trust:
-        argv.append("--trust")
-    if timeout is not None:
-        argv += ["--timeout", str(timeout)]
+    argv, mounts = inner_replay(source, host_repo, bundles, trust=trust, timeout=timeout)
     summary, _code = _run_inside(engine, info, argv, mounts, host_repo, bundles, on_event, "replay")
     summary["image"] = image_note
     return summary

@@ -30,6 +30,7 @@ from bundle.present.vocabulary import (CHAIN_PRODUCT, NOT_CHECKABLE, PRINTS_UNUS
 from bundle.store.archive import display_path
 from bundle.store.schema import MANIFEST_NAME, load_manifest
 from bundle.store.verify import is_safe_relpath, require_intact
+from bundle.model.files import write_atomic
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -220,8 +221,7 @@ def export(bundle_dir: Path | str, to: Path | str) -> list[Path]:
     try:
         for name, data in files.items():
             path = to / name
-            with open(path, "xb") as f:
-                f.write(data)
+            write_atomic(path, data, exclusive=True)
             written.append(path)
     except FileExistsError as e:
         for p in written:

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import os
 import re
-import stat
-import tempfile
 from dataclasses import dataclass
 from datetime import date as Date
 from pathlib import Path
@@ -38,6 +36,7 @@ from bundle.present.vocabulary import (NOT_SELF_CONSISTENT, PRINTS_UNUSED, engin
 from bundle.store.archive import display_path
 from bundle.store.schema import load_manifest
 from bundle.store.verify import require_intact
+from bundle.model import files
 
 # --------------------------------------------------------------------------- parsing
 
@@ -554,30 +553,14 @@ class AttachResult:
 
 
 def write_atomic(path: Path, data: bytes, expect: bytes | None = None) -> None:
-    """Replace ``path`` with ``data`` in one step (temp file in the same directory + os.replace),
-    keeping the file's permission bits. When ``expect`` is given and the file no longer holds
-    exactly those bytes, raise UserError instead of overwriting someone else's edit."""
-    target = Path(os.path.realpath(path))
-    try:
-        mode = stat.S_IMODE(os.stat(target).st_mode)
-    except FileNotFoundError:
-        mode = 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        if expect is not None and target.read_bytes() != expect:
+    """Replace ``path`` with ``data`` in one step, keeping its permission bits. When ``expect`` is
+    given and the file no longer holds exactly those bytes, raise UserError instead of
+    overwriting someone else's edit."""
+    def unchanged() -> None:
+        if expect is not None and Path(os.path.realpath(path)).read_bytes() != expect:
             raise UserError(f"{path}: changed while we were editing it; nothing written, run again")
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+
+    files.write_atomic(path, data, check=unchanged)
 
 
 def attach(

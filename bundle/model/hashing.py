@@ -19,3 +19,14 @@ def sha256_file(path: Path) -> tuple[int, str]:
 def digest(path: Path, rel: str, root: str) -> FileDigest:
     size, sha = sha256_file(path)
     return FileDigest(path=rel, size=size, sha256=sha, root=root)
+
+
+def trace_digest(trace) -> str | None:
+    """sha256 over a trace's key lines as parsed (key and tokens), blind to every free line, so
+    replay can tell an identical trace from one whose timings or banners changed."""
+    if trace is None:
+        return None
+    h = hashlib.sha256()
+    for e in trace.entries:
+        h.update(("\t".join((e.key, *e.tokens)) + "\n").encode())
+    return h.hexdigest()

@@ -44,7 +44,7 @@ class CommandRecord:
     """
 
     step: str  # unique within a capture: "build-c", "run-c", "run-py", ...
-    role: str  # "build" | "run" | "fallback"
+    role: str  # "prepare" | "build" | "run"
     engine: str | None
     argv: tuple[str, ...]
     cwd: str

@@ -328,7 +328,7 @@ def _container_image(crate: ROCrate, c: Mapping) -> ContextEntity:
 
 def _instrument(crate: ROCrate, cmd: CommandRecord, result: CaptureResult,
                 versions: Mapping[str, Any]) -> Any:
-    """The engine (for an engine's run) or the program (a build tool, a probe) as a
+    """The engine (for an engine's run) or the program (a build tool, a prepare command) as a
     SoftwareApplication; the program an engine ran through is its softwareRequirements."""
     prog = os.path.basename(cmd.argv[0]) if cmd.argv else "unknown"
     key = _tool_key(prog)

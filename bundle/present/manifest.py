@@ -34,23 +34,6 @@ def command_data(c: CommandRecord) -> dict:
     }
 
 
-def command_from_data(data: Mapping[str, Any]) -> CommandRecord:
-    """The inverse of command_data (for replay and show)."""
-    def fd(d, root="bundle"):
-        return None if d is None else FileDigest(d["path"], d["size"], d["sha256"], d.get("root", root))
-
-    return CommandRecord(
-        step=data["step"], role=data["role"], engine=data.get("engine"), argv=tuple(data["argv"]),
-        cwd=data["cwd"], env=tuple(sorted(data.get("env", {}).items())),
-        start_utc=data["start_utc"], end_utc=data["end_utc"], wall_s=data["wall_s"],
-        exit_code=data.get("exit_code"), timed_out=data.get("timed_out", False),
-        error=data.get("error"), peak_rss_kb=data.get("peak_rss_kb"),
-        stdout=fd(data.get("stdout")), stderr=fd(data.get("stderr")),
-        inputs=tuple(fd(i) for i in data.get("inputs", [])),
-        outputs=tuple(fd(o) for o in data.get("outputs", [])),
-    )
-
-
 def metrics_json(m: ImageMetrics | None) -> dict | None:
     if m is None:
         return None
@@ -90,10 +73,29 @@ def result_json(result: CaptureResult, bundle_path: str | None) -> dict:
     data["metrics"] = metrics_json(result.metrics)
     data["failed_commands"] = [
         {"step": c.step, "exit_code": c.exit_code, "timed_out": c.timed_out, "error": c.error}
-        for c in result.commands if not c.ok and c.role != "probe"
+        for c in result.commands if not c.ok
     ]
     data["notes"] = list(result.notes)
     return data
+
+
+def target_data(name: str, profile: Mapping, repo: str, git: Mapping,
+                host_repo: str | None = None) -> dict:
+    """The manifest's ``target``: which layout, from which checkout, at which commit (``git``:
+    repo_commit, repo_dirty, repo_diff_sha256); ``host_repo`` when run inside a container."""
+    data = {"name": name, "profile": dict(profile), "repo": repo, **git}
+    if host_repo:
+        data["host_repo"] = host_repo
+    return data
+
+
+def arguments_data(shared: Sequence[str], sha256: str, engines: Mapping[str, Sequence[str]],
+                   templates: Mapping[str, Sequence[str]], roots: Mapping[str, str | None]) -> dict:
+    """The manifest's ``arguments``: the shared list, each engine's argv, each step's template
+    and the roots its placeholders were filled from."""
+    return {"shared": list(shared), "sha256": sha256,
+            "engines": {k: list(v) for k, v in engines.items()},
+            "templates": {k: list(v) for k, v in templates.items()}, "roots": dict(roots)}
 
 
 def build_manifest(result: CaptureResult, *, target: Mapping, arguments: Mapping,

@@ -112,7 +112,7 @@ def _verdict(result: CaptureResult) -> list[str]:
         n = cmp.keys_compared if cmp is not None else 0
         line = f"**Verdict: {verdict_word('parity')}** — {parity_sentence(n)}"
     else:
-        failed = [c.step for c in result.commands if not c.ok and c.role != "probe"]
+        failed = [c.step for c in result.commands if not c.ok]
         why = (f"failed: {', '.join(failed)}" if failed
                else (result.notes[0] if result.notes else "nothing could be compared"))
         line = f"**Verdict: {verdict_word('incomplete')}** — {why}"

@@ -11,13 +11,12 @@ own documents do (relative to the repository root).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from bundle.model.errors import BundleError, UserError
 from bundle.store.schema import MANIFEST_NAME, load_manifest
+from bundle.model.files import write_atomic
 
 ARCHIVE_DIR = Path("manifests") / "archive"
 
@@ -87,30 +86,11 @@ def archive(bundle_dir: Path | str, repo_root: Path | str) -> ArchiveResult:
     except OSError as e:
         raise UserError(f"{dest_dir}: cannot create: {e.strerror or e}") from e
 
-    # Write a temp file, then hard-link it into place: the link fails if the name appeared in
-    # the meantime, so a concurrent archive can never be overwritten or seen half-written.
-    fd, tmp = tempfile.mkstemp(prefix=f".{bundle_id}.", suffix=".tmp", dir=dest_dir)
+    # Exclusive: a concurrent archive can never be overwritten or seen half-written.
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        try:
-            os.link(tmp, dest)
-        except FileExistsError:
-            return _existing(dest, data, bundle_id)
-        except OSError:  # file systems without hard links: exclusive create instead
-            try:
-                with open(dest, "xb") as f:
-                    f.write(data)
-            except FileExistsError:
-                return _existing(dest, data, bundle_id)
-    finally:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        write_atomic(dest, data, exclusive=True, mode=0o644)
+    except FileExistsError:
+        return _existing(dest, data, bundle_id)
     return ArchiveResult(dest, True, bundle_id)
 
 

@@ -20,6 +20,7 @@ import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
 
 from bundle.model.errors import BundleError
+from bundle.model.files import one_line
 
 MANIFEST_NAME = "manifest.json"
 SCHEMA_NAME = "manifest.schema.json"
@@ -57,8 +58,7 @@ def _most_specific(error: ValidationError) -> ValidationError:
 
 
 def _one_line(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
+    return one_line(text, _MAX_MESSAGE)
 
 
 def validate_manifest(data: Any) -> list[str]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping
 
 from bundle.model.errors import BundleError
+from bundle.model.files import write_atomic
 from bundle.model.hashing import digest
 from bundle.model.records import CaptureResult, FileDigest
 
@@ -92,9 +93,8 @@ def finish(staging: Path, bundles_root: Path, result: CaptureResult,
     """Write manifest.json last (it lists every other file), then rename into place."""
     files = list_files(staging, known)
     manifest = manifest_for(files)
-    tmp = staging / "manifest.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=False, allow_nan=False) + "\n")
-    tmp.replace(staging / "manifest.json")
+    write_atomic(staging / "manifest.json",
+                 (json.dumps(manifest, indent=2, sort_keys=False, allow_nan=False) + "\n").encode())
     _fsync_tree(staging)
     final = bundles_root / result.bundle_id
     if final.exists():
