@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bundle.analysis.compare import compare_traces
+from bundle.analysis.roots import classify
 from bundle.analysis.trace import parse_file
 from bundle.model.records import (CaptureResult, CommandRecord, EngineImageStats, EngineRun,
                                   FileDigest, ImageMetrics, Tolerance)
@@ -179,6 +180,7 @@ def make_bundle(root: Path, **overrides: Any) -> Path:
                  EngineRun("py", "TRACE_PY:", py_trace, image["py"],
                            failed_steps=("run-py",) if failed else ())),
         comparison=comparison, metrics=metrics, commands=commands,
+        roots=classify(comparison) if comparison is not None else None,
         environment={"host": "testhost", "os": "Linux", "cpu": "x86_64", "cores": 2, "machine": "x86_64",
                      "versions": {"python": "3.11.7", "gcc": "12.2.0"},
                      "cuda": {"available": False, "device": None}, "container": None},

@@ -27,6 +27,7 @@ from typing import Any, Mapping
 
 from bundle.analysis.chain import chain_report
 # The numeric rule lives in numbers.py (chain uses it too); re-exported: callers know it as compare's.
+from bundle.analysis.roots import classify, roots_json
 from bundle.analysis.numbers import NO_OVERRIDES, abs_diff, json_float, ratio, rel_diff, values_match
 from bundle.model.records import (ChainFactor, ChainReport, Comparison, ComparisonRow, RootsReport,
                                    Tolerance, Trace, TraceEntry)
@@ -174,8 +175,7 @@ def summary_json(comparison: Comparison, roots: RootsReport | None = None) -> di
         "missing": {engine: list(keys) for engine, keys in comparison.missing.items()},
         "keys_compared": comparison.keys_compared,
     }
-    if roots is not None:
-        _add_roots(data, roots, re_, ce)
+    _add_roots(data, roots, comparison, re_, ce)
     return data
 
 
@@ -238,9 +238,12 @@ def _chain_json(chain: ChainReport, re_: str, ce: str) -> dict[str, Any]:
     }
 
 
-def _add_roots(data: dict[str, Any], roots: RootsReport, ref: str, cand: str) -> None:
-    # Imported here: bundle.analysis.roots uses this module's numeric rule.
-    from bundle.analysis.roots import roots_json
+def _add_roots(data: dict[str, Any], roots: RootsReport | None, comparison: Comparison, ref: str,
+               cand: str) -> None:
+    # Every result has the same shape (the schema requires it): without a classification on a
+    # key graph, the keys are classified without one (each divergent key its own root candidate).
+    if roots is None:
+        roots = classify(comparison)
 
     extra = roots_json(roots, ref, cand)
     data["chain"]["attribution"] = extra.pop("attribution")

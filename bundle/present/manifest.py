@@ -55,8 +55,10 @@ def metrics_json(m: ImageMetrics | None) -> dict | None:
 def empty_comparison_json() -> dict:
     return {"first_divergence": None, "first_chain_divergence": None,
             "chain": {"factors": [], "product_of_ratios": None, "final_ratio": None,
-                      "consistency": {}},
-            "missing": {}, "keys_compared": 0}
+                      "consistency": {}, "attribution": None},
+            "missing": {}, "keys_compared": 0,
+            # bundle.analysis.roots' fields, empty: nothing was compared
+            "roots": [], "amplified": [], "carried": {}, "min_rtol": {}, "key_graph": None}
 
 
 def result_json(result: CaptureResult, bundle_path: str | None) -> dict:
