@@ -341,7 +341,7 @@ def test_attach_unknown_item_names_file_and_ids(bundle: Path, tmp_path: Path) ->
 
 
 def test_attach_refuses_a_tampered_bundle_or_missing_ledger(bundle: Path, tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="no such ledger"):
+    with pytest.raises(UserError, match="ledger file not found"):
         attach(bundle, tmp_path / "none.md", "CLI-FLAGS-003", "ralph", dry_run=False, today=TODAY)
     fix_plan = write_ledger(tmp_path / "fix_plan.md", LEDGER)
     (bundle / "report.md").write_text("edited")

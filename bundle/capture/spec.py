@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
+from bundle.model import files
 from bundle.model.errors import SpecError
 from bundle.model.records import Tolerance
 
@@ -220,15 +221,10 @@ def _engine_options(raw_engines: Any, source: str) -> dict[str, dict[str, Any]]:
 def load_spec(path: Path) -> Spec:
     """Read a spec file. Errors name the file; nothing is written."""
     path = Path(path)
+    raw = files.read_bytes(path, "spec file", SpecError)
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise SpecError(f"{path}: spec file not found") from None
-    except OSError as exc:
-        raise SpecError(f"{path}: cannot read spec ({exc.strerror})") from None
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        data = tomllib.loads(files.decode_utf8(raw, path, "spec file", SpecError))
+    except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{path}: not valid TOML ({exc})") from None
     spec = parse_spec(data, source=str(path))
     return replace(spec, source=str(path.resolve()), source_sha256=hashlib.sha256(raw).hexdigest())

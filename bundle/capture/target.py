@@ -113,9 +113,7 @@ def parse_profile(data: Mapping[str, Any], source: str = "<profile>") -> TargetP
         where = f"engines[{i}]"
         if not isinstance(raw, dict):
             raise TargetError(f"{source}: {where} must be a table")
-        extra = sorted(set(raw) - ENGINE_FIELDS)
-        if extra:
-            raise TargetError(f"{source}: unknown field {where}.{extra[0]}")
+        _refuse_unknown(raw, ENGINE_FIELDS, f"{source}: unknown field {where}.")
         for req in ("name", "prefix", "run"):
             if req not in raw:
                 raise TargetError(f"{source}: missing required field {where}.{req}")
@@ -153,6 +151,13 @@ def parse_profile(data: Mapping[str, Any], source: str = "<profile>") -> TargetP
     )
 
 
+def _refuse_unknown(raw: dict, allowed: set[str], message: str) -> None:
+    """A profile field we do not know is refused (a typo must not silently drop a setting)."""
+    extra = sorted(set(raw) - allowed)
+    if extra:
+        raise TargetError(message + extra[0])
+
+
 def parse_graph(raw: Any, name: str, source: str) -> KeyGraph:
     """A profile's [graph] table -> KeyGraph: ``keys`` (the schema, in pipeline order),
     ``parents`` (key = [parent keys]) and an optional ``amplification``. A key the schema lacks
@@ -160,9 +165,7 @@ def parse_graph(raw: Any, name: str, source: str) -> KeyGraph:
     where = f"{source}: target {name}: graph"
     if not isinstance(raw, dict):
         raise TargetError(f"{where} must be a table")
-    extra = sorted(set(raw) - GRAPH_FIELDS)
-    if extra:
-        raise TargetError(f"{where}: unknown field {extra[0]}")
+    _refuse_unknown(raw, GRAPH_FIELDS, f"{where}: unknown field ")
     keys = _strings(raw.get("keys"), "graph.keys", source)
     table = raw.get("parents", {})
     if not isinstance(table, dict):

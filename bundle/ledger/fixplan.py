@@ -581,16 +581,8 @@ def attach(
     require_intact(bundle_dir)
     manifest = load_manifest(bundle_dir)
     bundle_id = manifest["bundle_id"]
-    try:
-        raw = fix_plan.read_bytes()
-    except FileNotFoundError:
-        raise UserError(f"{fix_plan}: no such ledger file") from None
-    except OSError as e:
-        raise UserError(f"{fix_plan}: cannot read: {e.strerror or e}") from e
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise UserError(f"{fix_plan}: not UTF-8 text (byte {e.start})") from e
+    raw = files.read_bytes(fix_plan, "ledger file", UserError)
+    text = files.decode_utf8(raw, fix_plan, "ledger file", UserError)
 
     ledger = parse_ledger(text)
     it = ledger.item(item)

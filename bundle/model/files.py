@@ -20,6 +20,23 @@ def one_line(value: BaseException | str, limit: int = 240) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def read_bytes(path: Path, what: str, error: type[Exception]) -> bytes:
+    """A user's file (a spec, a ledger), or ``error`` with one line naming it and what is wrong."""
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise error(f"{path}: {what} not found") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
+
+
+def decode_utf8(raw: bytes, path: Path, what: str, error: type[Exception]) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: {what} is not UTF-8 text (byte {exc.start})") from None
+
+
 def write_atomic(path: Path | str, data: bytes, *, exclusive: bool = False,
                  mode: int | None = None, check: Callable[[], None] | None = None) -> None:
     """Write ``data`` to a temporary file beside ``path``, flush it to disk, then put it in place
