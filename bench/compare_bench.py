@@ -4,7 +4,8 @@ Writes logs into a temporary directory and runs `nb-evidence compare REF CAND --
 process, reading its peak RSS from wait4 (ru_maxrss) and its wall time. Throughput is the two
 logs' bytes over the wall (MB = 1e6 bytes). Three kinds of log pair:
 
-- shipped: the golden minibragg-roi trace (about 40 key lines and its banners), as shipped;
+- shipped: the golden minibragg-roi trace (about 40 key lines and its banners), as shipped, also
+  timed in process (compare_logs, without the CLI's start);
 - free:    SIZE of progress lines and banners around the same 40 key lines;
 - repeated: SIZE of key lines, the 40 keys printed over and over (a trace inside a pixel loop).
 
@@ -95,6 +96,20 @@ def report(label: str, ref: Path, cand: Path, repeat: int) -> None:
           f"peak RSS {rss / 2**20:.0f} MiB ({repeat} runs)", flush=True)
 
 
+def in_process(ref: Path, cand: Path, repeat: int = 200) -> None:
+    """The shipped-size compare without the CLI's start: compare_logs, best and median."""
+    sys.path.insert(0, str(ROOT))
+    from bundle.analysis.offline import compare_logs
+
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        compare_logs(ref, cand)
+        times.append(time.perf_counter() - t)
+    print(f"shipped, in process (compare_logs): best {min(times) * 1e3:.2f} ms, "
+          f"median {statistics.median(times) * 1e3:.2f} ms ({repeat} runs)", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size-mb", type=float, default=1000.0, help="size of each large log (MB)")
@@ -112,6 +127,7 @@ def main() -> None:
         write_shipped(root / "shipped-c.log", "c")
         write_shipped(root / "shipped-py.log", "py")
         report("shipped", root / "shipped-c.log", root / "shipped-py.log", args.repeat)
+        in_process(root / "shipped-c.log", root / "shipped-py.log")
         size = int(args.size_mb * 1e6)
         for kind in ("free", "repeated"):
             ref, cand = root / f"{kind}-c.log", root / f"{kind}-py.log"
