@@ -12,8 +12,9 @@ A *key line* is ``PREFIX key v1 [v2 ...]`` (nanobragg-facts.md §5), split on wh
   prefix (banners, ``N% done``, ``WARNING:``, ``TRACE:``, ``TRACE_CONFIG:``, other engines'
   prefixes), or there is no value token at all, the line is a *free line*: counted, not kept.
 
-Files are streamed line by line (a 100 MB log is never held in memory), decoded as UTF-8 with
-undecodable bytes replaced, and split on ``\\n``, ``\\r\\n`` and lone ``\\r`` (progress meters).
+Files are streamed in blocks (no log is ever held in memory), split on ``\\n``, ``\\r\\n`` and
+lone ``\\r`` (progress meters); only lines holding the prefix are decoded, as UTF-8 with
+undecodable bytes replaced.
 ``lines_read == len(entries) + free_lines + truncated`` always holds: past ``MAX_OCCURRENCES``
 of a key, or ``MAX_ENTRIES`` in all, key lines are counted as ``truncated``, not kept, and a line
 longer than ``MAX_LINE`` is one free line read past in pieces, so memory is bounded whatever the
@@ -36,7 +37,6 @@ _NUMBER = re.compile(
     r"|(?i:nan)(?:\([0-9A-Za-z_]*\))?|(?i:inf|infinity))"
 )
 _INTEGER = re.compile(r"[+-]?[0-9]+")
-_PREFIX_TOKEN = re.compile(r"TRACE_[0-9A-Za-z_]+:")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 def normalize_prefix(prefix: str) -> str:
     """``"TRACE_C"`` or ``"TRACE_C:"`` -> ``"TRACE_C:"``."""
