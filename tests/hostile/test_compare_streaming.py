@@ -7,7 +7,6 @@ memory checks, not timings: before streaming, two 20 MB logs of repeated key lin
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tracemalloc
@@ -39,16 +38,25 @@ def write_log(path: Path, head: str, block: str, size: int, tail: str = "") -> i
     return n
 
 
+# Linux hands a process the peak RSS of the image it exec'd from, and a child forked (or
+# vforked) from a pytest worker that has imported torch starts at that worker's few hundred MiB.
+# So a small Python process starts the CLI and reports the CLI's own peak from wait4.
+_MEASURE = """
+import json, os, subprocess, sys
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE)
+out = proc.stdout.read()
+_, status, usage = os.wait4(proc.pid, 0)
+print(json.dumps({"code": os.waitstatus_to_exitcode(status), "rss": usage.ru_maxrss * 1024,
+                  "out": out.decode()}))
+"""
+
+
 def run_measured(*args: str | Path) -> tuple[int, int, dict]:
     """(exit status, peak RSS in bytes, JSON summary) of one `nb-evidence compare` child."""
-    with open(os.devnull, "w") as devnull, subprocess.Popen(
-            [str(CLI), "compare", *map(str, args), "--json"], stdout=subprocess.PIPE,
-            stderr=devnull) as proc:
-        assert proc.stdout is not None
-        out = proc.stdout.read()
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, usage.ru_maxrss * 1024, json.loads(out)
+    done = subprocess.run([sys.executable, "-c", _MEASURE, str(CLI), "compare", *map(str, args),
+                           "--json"], capture_output=True, text=True, check=True)
+    measured = json.loads(done.stdout)
+    return measured["code"], measured["rss"], json.loads(measured["out"])
 
 
 def test_repeated_key_lines_keep_memory_bounded_and_say_truncated(tmp_path):
