@@ -9,7 +9,7 @@ from bundle.analysis.compare import compare_traces, summary_json
 from bundle.model.errors import TraceError, UserError
 from bundle.analysis.roots import classify
 from bundle.model.records import Comparison, KeyGraph, RootsReport, Tolerance, Trace
-from bundle.analysis.trace import detect_prefix, parse_file
+from bundle.analysis.trace import MAX_ENTRIES, MAX_OCCURRENCES, detect_prefix, parse_file
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,21 @@ def choose_graph(comparison: Comparison, graph: KeyGraph | None, default: KeyGra
     return None, "key graph: none given (every divergent key counts as a root candidate)"
 
 
+def _verdict(comparison: Comparison, truncated: dict[str, int]) -> str:
+    # A divergence among the compared values stands whatever follows it; parity is only claimed
+    # over a log compared to its end, so a truncated one without a divergence is incomplete.
+    if any(r.status != "match" for r in comparison.rows):
+        return "divergence"
+    return "incomplete" if any(truncated.values()) else "parity"
+
+
+def truncation_note(truncated: dict[str, int]) -> str:
+    """The line that says how many key lines of each log were counted but not compared."""
+    counts = ", ".join(f"{engine}: {n:,}" for engine, n in truncated.items() if n)
+    return (f"truncated: key lines past the first {MAX_OCCURRENCES:,} occurrences of a key (or "
+            f"{MAX_ENTRIES:,} key lines in all) were counted, not compared ({counts})")
+
+
 def compare_logs(ref_log: Path, cand_log: Path, rtol: float = 1e-6, atol: float = 0.0,
                  ref_prefix: str | None = None, cand_prefix: str | None = None,
                  graph: KeyGraph | None = None, default_graph: KeyGraph | None = None
@@ -63,8 +78,11 @@ def compare_logs(ref_log: Path, cand_log: Path, rtol: float = 1e-6, atol: float 
     roots = classify(comparison, chosen)
     summary = summary_json(comparison, roots)
     summary["notes"] = [graph_note]
-    statuses = {r.status for r in comparison.rows}
-    summary = {"verdict": "parity" if statuses <= {"match"} else "divergence",
+    truncated = {ref_name: ref.truncated, cand_name: cand.truncated}
+    if any(truncated.values()):
+        summary["truncated"] = truncated
+        summary["notes"].append(truncation_note(truncated))
+    summary = {"verdict": _verdict(comparison, truncated),
                "engines": {"ref": ref_name, "cand": cand_name},
                "logs": {ref_name: str(ref_log), cand_name: str(cand_log)}, **summary}
     return LogComparison(ref, cand, comparison, summary, roots)

@@ -97,6 +97,7 @@ class Trace:
     entries: tuple[TraceEntry, ...]
     lines_read: int = 0
     free_lines: int = 0  # lines that were not key lines with this prefix (banners, progress, TRACE:)
+    truncated: int = 0  # key lines past the kept bound (bundle.analysis.trace): counted, not compared
 
     def keys(self) -> tuple[str, ...]:
         """Distinct keys in first-appearance order."""
