@@ -371,7 +371,11 @@ def capture_result(plan: Plan, options: CaptureOptions, bundle_id: str, start: d
                    comparison: Comparison | None, records: Sequence[CommandRecord],
                    env_info: dict, git: dict) -> CaptureResult:
     """The result record: status, verdict, and what a reader needs of each failed command."""
-    partial = collected.failed or any(t is None for t in collected.traces.values())
+    # A trace past the parser's caps (bundle.analysis.trace) was not compared in full: never parity.
+    truncated = tuple(f"{name}: {t.truncated} key lines past the trace caps were counted, not compared"
+                      for name, t in collected.traces.items() if t is not None and t.truncated)
+    partial = (collected.failed or any(t is None for t in collected.traces.values())
+               or bool(truncated))
     status = "partial" if partial else "complete"
     bundle_rel = user_path(bundles / bundle_id)
     stderr_tails = {r.step: _tail(staging / r.stderr.path) for r in records
@@ -380,7 +384,7 @@ def capture_result(plan: Plan, options: CaptureOptions, bundle_id: str, start: d
         bundle_id=bundle_id, status=status, verdict=verdict_of(comparison, partial),
         spec=plan.spec.to_data(), target=plan.target.name, pixel=plan.spec.pixel,
         engines=collected.runs, comparison=comparison, metrics=None, commands=tuple(records),
-        environment=env_info, notes=collected.notes,
+        environment=env_info, notes=collected.notes + truncated,
         reproduce=options.reproduce or f"nb-evidence replay {bundle_rel}",
         created_utc=start.isoformat().replace("+00:00", "Z"),
         extra={"stderr_tails": stderr_tails, "target": {"repo": plan.repo, **git}},
