@@ -30,6 +30,7 @@ import numpy as np
 
 from bundle.capture.options import CaptureOptions
 from bundle.pipeline import capture, trace_digest
+from bundle.present.vocabulary import TRUSTED_NOTE
 from bundle.analysis.compare import compare_traces, summary_json
 from bundle.model.errors import BundleError, UserError
 from bundle.model.hashing import sha256_file
@@ -300,8 +301,7 @@ def _options(manifest: Mapping[str, Any], source: Path, bundle_dir: Path | None,
             if bundle_dir is None:
                 raise BundleError(f"{source}: engine {e['name']} reused a log that only the bundle holds")
             reuse[e["name"]] = str(bundle_dir / e["log"])
-    notes = ("replayed with --trust: commands this checkout would not run were run as the "
-             "manifest recorded them",) if trusted else ()
+    notes = (TRUSTED_NOTE,) if trusted else ()
     return CaptureOptions(
         repo=repo_path, bundles=bundles, engines=tuple(e["name"] for e in manifest["engines"]),
         prebuilt={e["name"]: e["binary"]["path"] for e in manifest["engines"] if e.get("binary")},

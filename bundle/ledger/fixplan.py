@@ -485,10 +485,21 @@ def ledger_digests(text: str) -> list[tuple[str, str]]:
     return [(m.group(1), m.group(2)) for m in _MANIFEST_DIGEST.finditer(text)]
 
 
-def check_ledger_bundle(base: Path, path: str, recorded: str) -> LedgerBundle:
+def _bundle_at(ledger: Path, path: str) -> Path:
+    """Where attach meant: relative to the repository root around the ledger (display_path),
+    else to the ledger's directory or the working directory."""
+    from bundle.store.archive import find_repo_root
+
+    if Path(path).is_absolute():
+        return Path(path)
+    bases = [b for b in (find_repo_root(ledger.parent), ledger.parent, Path.cwd()) if b is not None]
+    return next((b / path for b in bases if (b / path / "manifest.json").is_file()), bases[0] / path)
+
+
+def check_ledger_bundle(ledger: Path, path: str, recorded: str) -> LedgerBundle:
     from bundle.store.verify import verify_bundle
 
-    where = (base / path) if not Path(path).is_absolute() else Path(path)
+    where = _bundle_at(ledger, path)
     try:
         actual = sha256_file(where / "manifest.json")[1]
     except OSError:
@@ -503,8 +514,7 @@ def check_ledger_bundle(base: Path, path: str, recorded: str) -> LedgerBundle:
 
 
 def verify_ledger(fix_plan: Path | str) -> list[LedgerBundle]:
-    """Every bundle the ledger references by manifest digest, checked. Paths are relative to
-    the ledger's directory, as attach wrote them."""
+    """Every bundle the ledger references by manifest digest, checked (paths as attach wrote them)."""
     fix_plan = Path(fix_plan)
     try:
         text = fix_plan.read_text(encoding="utf-8")
@@ -512,7 +522,7 @@ def verify_ledger(fix_plan: Path | str) -> list[LedgerBundle]:
         raise UserError(f"{fix_plan}: no such ledger file") from None
     except (OSError, UnicodeDecodeError) as e:
         raise UserError(f"{fix_plan}: cannot read: {getattr(e, 'strerror', None) or e}") from e
-    return [check_ledger_bundle(fix_plan.parent, p, d) for p, d in ledger_digests(text)]
+    return [check_ledger_bundle(fix_plan, p, d) for p, d in ledger_digests(text)]
 
 
 # --------------------------------------------------------------------------- insertion
