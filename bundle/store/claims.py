@@ -45,6 +45,21 @@ def _trace(root: Path, engine: Mapping[str, Any] | None):
         return Trace(prefix=prefix, entries=())
 
 
+def _pair(manifest: Mapping[str, Any]):
+    """The two engines the result says it compared, and the names it gave them. By name; when
+    the result names engines the manifest does not list, the first two engines with a log (the
+    capture compares the first two that ran, reference first)."""
+    pair = manifest["result"].get("engines") or {}
+    by_name = {e["name"]: e for e in manifest["engines"]}
+    ref, cand = by_name.get(pair.get("ref")), by_name.get(pair.get("cand"))
+    if ref is None or cand is None:
+        with_logs = [e for e in manifest["engines"] if e.get("log")]
+        ref, cand = (with_logs + [None, None])[:2]
+    labels = tuple(pair.get(k) if isinstance(pair.get(k), str) else (e or {}).get("name")
+                   for k, e in (("ref", ref), ("cand", cand)))
+    return ref, cand, labels
+
+
 def recompute(root: Path, manifest: Mapping[str, Any]):
     """(comparison or None, roots or None) from the logs, as the capture computed them."""
     from bundle.analysis.compare import compare_traces
@@ -57,9 +72,7 @@ def recompute(root: Path, manifest: Mapping[str, Any]):
     name = manifest["target"]["name"]
     profile = {k: v for k, v in manifest["target"].get("profile", {}).items() if k != "source"}
     target = load_target(name) if name in BUILTIN else parse_profile(profile, source=name)
-    pair = manifest["result"].get("engines") or {}
-    by_name = {e["name"]: e for e in manifest["engines"]}
-    ref, cand = by_name.get(pair.get("ref")), by_name.get(pair.get("cand"))
+    ref, cand, labels = _pair(manifest)
     if ref is None or cand is None or ref is cand:
         return None, None
     if (ref.get("log"), ref.get("prefix")) == (cand.get("log"), cand.get("prefix")):
@@ -69,8 +82,7 @@ def recompute(root: Path, manifest: Mapping[str, Any]):
     ref_t, cand_t = _trace(root, ref), _trace(root, cand)
     if not (ref_t.entries or cand_t.entries):
         return None, None
-    comparison = compare_traces(ref_t, cand_t, ref["name"], cand["name"], spec.tolerance,
-                                spec.per_key)
+    comparison = compare_traces(ref_t, cand_t, labels[0], labels[1], spec.tolerance, spec.per_key)
     # The graph the capture says it classified with (none when its target gave none).
     given = (manifest["result"].get("key_graph") or {}).get("given")
     return comparison, classify(comparison, target.graph if given else None, spec.amplification)
@@ -116,7 +128,9 @@ def _table_problems(root: Path, manifest: Mapping[str, Any], comparison, roots) 
     from bundle.present.tables import chain_table, comparison_table
 
     problems = []
-    result = _stand_in(manifest, comparison, roots)
+    # A table written before the key graph classified the keys has empty class columns: saying
+    # less is no false claim, so the unclassified rendering is accepted too.
+    results = (_stand_in(manifest, comparison, roots), _stand_in(manifest, comparison, None))
     for name, build in (("comparison.parquet", comparison_table), ("chain.parquet", chain_table)):
         path = root / name
         if not path.is_file():
@@ -126,7 +140,7 @@ def _table_problems(root: Path, manifest: Mapping[str, Any], comparison, roots) 
         except Exception as exc:  # noqa: BLE001 (pyarrow raises several types for a bad file)
             problems.append(f"{name}: unreadable ({type(exc).__name__})")
             continue
-        if not _same(stored, build(result).to_pylist()):
+        if not any(_same(stored, build(r).to_pylist()) for r in results):
             problems.append(f"{name}: does not match the comparison recomputed from logs/")
     return problems
 
