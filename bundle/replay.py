@@ -323,6 +323,20 @@ def _vetter(manifest: Mapping[str, Any], source: Path, options: CaptureOptions, 
     return vet
 
 
+def _vet_here(manifest: Mapping[str, Any], source: Path, bundle_dir: Path | None,
+              repo: Path | None) -> None:
+    """The no-trust rule on this machine's plan, for a replay that will run in a container (the
+    replay inside applies it again, to the plan it runs)."""
+    import tempfile
+
+    from bundle.pipeline import plan_capture
+
+    spec, target, _foreign = _spec_and_target(manifest, False)
+    options = _options(manifest, source, bundle_dir, repo, Path("bundles"), None, False)
+    scratch = Path(tempfile.gettempdir()) / "nb-evidence-<scratch>"
+    _vetter(manifest, source, options, False)(plan_capture(spec, target, options, scratch))
+
+
 def replay_plan(source: Path, repo: Path | None = None, trust: bool = False) -> list[PlannedCommand]:
     """``replay --dry-run``: the exact commands a replay would run, each marked ``builtin`` or
     ``foreign``. Runs nothing; a foreign command is listed (marked) even without --trust."""
@@ -360,6 +374,8 @@ def replay_bundle(source: Path, repo: Path | None = None, bundles: Path = Path("
     if in_container:
         from bundle.container.incontainer import replay_in_container
 
+        if not trust:  # refused here, before any image is pulled, built or started
+            _vet_here(manifest, source, bundle_dir, repo)
         summary = replay_in_container(source, manifest, repo, bundles, trust=trust,
                                       timeout=timeout, on_event=on_event)
         return ReplayOutcome(summary=summary, bundle=Path(summary["bundle"]))

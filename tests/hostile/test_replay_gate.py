@@ -152,3 +152,19 @@ def test_builtin_bundle_replays_without_trust(roi, tmp_path):
     assert out["reproduced"] is True and out["trusted"] is False
     [new] = bundles_in(tmp_path / "r")
     assert "trusted" not in json.loads((new / "manifest.json").read_text())
+
+
+@pytest.mark.xdist_group("capture")
+def test_containerized_replay_is_vetted_before_any_container(roi, tmp_path):
+    # No engine answers at DOCKER_HOST: the refusal must come first, from this machine's plan.
+    canary = tmp_path / "canary"
+
+    def edit(m: dict) -> None:
+        m["environment"]["container"] = {"image_id": "sha256:" + "0" * 64}
+        m["target"]["host_repo"] = str(REPO_ROOT)
+        _set_prepare(["{python}", "-c", f"open({str(canary)!r}, 'w')"])(m)
+    forged = forge(roi, tmp_path, edit)
+    proc = nb("replay", str(forged), "--in-container", "--bundles", str(tmp_path / "r"),
+              cwd=tmp_path, env_extra={"DOCKER_HOST": f"unix://{tmp_path}/no.sock"})
+    _refused(proc, tmp_path, "step prepare-inputs")
+    assert not canary.exists()

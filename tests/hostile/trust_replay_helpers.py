@@ -23,9 +23,10 @@ def clean_env() -> dict[str, str]:
             **{k: os.environ[k] for k in keep if k in os.environ}}
 
 
-def nb(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+def nb(*args: str, cwd: Path, timeout: float = 600,
+       env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "cli", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout, env=clean_env())
+                          text=True, timeout=timeout, env={**clean_env(), **(env_extra or {})})
 
 
 def bundles_in(directory: Path) -> list[Path]:
