@@ -135,3 +135,12 @@ def test_a_log_holding_both_prefixes_compares_each_side_by_its_own(tiny, tmp_pat
     relist(bundle, logs["py"])
     code, out = _verify(bundle)
     assert code == 1 and any(c.startswith("result.verdict:") for c in out["claims"]), out
+
+
+def test_show_never_prints_a_forged_verdict(tiny, tmp_path):
+    proc = nb("show", str(tiny), cwd=tmp_path)
+    assert proc.returncode == 0 and "PARITY" in proc.stdout.upper()
+    bundle = forge(tiny, tmp_path, lambda m: m["result"].__setitem__("verdict", "divergence"))
+    proc = nb("show", str(bundle), cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert "result.verdict" in one_error_line(proc.stderr)
