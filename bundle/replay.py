@@ -355,7 +355,9 @@ def replay_plan(source: Path, repo: Path | None = None, trust: bool = False) -> 
     why = {} if foreign_target else foreign_steps(manifest, builtin, shipped)
     plan = _recorded_plan(manifest, builtin) if (trust or foreign_target) else builtin
     return [PlannedCommand(s.name, "foreign" if foreign_target or s.name in why else "builtin",
-                           f"(cd {shlex.quote(s.cwd)} && {shlex.join(s.argv)})")
+                           f"(cd {shlex.quote(s.cwd)} && "
+                           + "".join(f"{k}={shlex.quote(v)} " for k, v in s.env)
+                           + f"{shlex.join(s.argv)})")
             for s in plan.steps]
 
 
