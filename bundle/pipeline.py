@@ -426,7 +426,8 @@ def write_stage(plan: Plan, options: CaptureOptions, result: CaptureResult, coll
                         target=target, arguments=plan_arguments(plan),
                         engines=list(collected.engines), inputs=input_digests(plan),
                         bundle_path=user_path(bundles / result.bundle_id),
-                        replay_of=options.replay_of, plot_paths=plot_paths, known=known)
+                        replay_of=options.replay_of, trusted=options.trusted,
+                        plot_paths=plot_paths, known=known)
 
 
 def input_digests(plan: Plan) -> list[dict]:

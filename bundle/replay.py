@@ -2,12 +2,17 @@
 each output: ``identical`` (same bytes), ``within tolerance`` (same comparison code and the spec's
 tolerances as the capture), or ``differs`` (with the first key that moved).
 
-A manifest is a list of commands someone else may have written, so before anything runs:
-- the plan is rebuilt from the recorded spec and the target profile (the built-in one, by name,
-  never the copy inside the manifest) and every recorded command must be what that plan says;
-- no argument may name a path outside the repo, the scratch area or the bundle (``..`` or a
-  foreign absolute path).
-``--trust`` lifts both checks and runs the recorded command templates as they are.
+A manifest is a list of commands someone else may have written, so before anything runs the
+bundle is verified (a tampered one is refused) and, without ``--trust``, replay runs a command
+only if it is exactly what this checkout's own code would produce:
+- the target is a built-in profile, by name (never the copy embedded in the manifest);
+- every recorded command template is the one the built-in plan holds for that step;
+- a prepare command is absent, or identical to the one of a spec shipped in ``manifests/`` with
+  the same name and content hash;
+- every recorded environment variable is on the allow-list;
+- no argument names a path outside the repo, the scratch area or the bundle.
+The refusal names the step and the first differing token. ``--trust`` runs the recorded
+templates as they are, and the new manifest says so (``trusted``).
 
 Logs are judged by their trace lines, never their bytes: timestamps and timings in stdout must
 not turn a reproduced result into ``differs``.
@@ -19,12 +24,13 @@ import json
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from bundle.capture.options import CaptureOptions
 from bundle.pipeline import capture, trace_digest
+from bundle.present.vocabulary import TRUSTED_NOTE
 from bundle.analysis.compare import compare_traces, summary_json
 from bundle.model.errors import BundleError, UserError
 from bundle.model.hashing import sha256_file
@@ -38,7 +44,16 @@ from bundle.analysis.trace import parse_file
 
 
 class ReplayRefused(UserError):
-    """The manifest asks for something the target profile does not allow (no --trust)."""
+    """The manifest asks for something this checkout would not run (no --trust)."""
+
+
+class ReplayTampered(BundleError):
+    """The bundle is not what its manifest says: replaying it would prove nothing."""
+
+    exit_code = 1
+
+
+SHIPPED_SPECS = Path(__file__).resolve().parent.parent / "manifests"
 
 
 @dataclass(frozen=True)
@@ -47,22 +62,104 @@ class ReplayOutcome:
     bundle: Path | None
 
 
+@dataclass(frozen=True)
+class PlannedCommand:
+    """One command a replay would run (``--dry-run``): ``builtin`` when it is what this
+    checkout's own code produces, ``foreign`` when only the manifest says so."""
+
+    step: str
+    origin: str
+    line: str
+
+
 def _locate(source: Path) -> tuple[dict, Path | None]:
     manifest = load_manifest(source)
     bundle_dir = source if source.is_dir() else (source.parent if source.name == "manifest.json" else None)
     return manifest, bundle_dir
 
 
-def _spec_and_target(manifest: Mapping[str, Any]):
+def _spec_and_target(manifest: Mapping[str, Any], trust: bool):
     spec_data = {k: v for k, v in manifest["spec"].items() if k != "source" and v is not None}
     spec = parse_spec(spec_data, source=f"{manifest['bundle_id']}:spec")
     name = manifest["target"]["name"]
     if name in BUILTIN:
-        target = load_target(name)
-    else:
-        profile = {k: v for k, v in manifest["target"]["profile"].items() if k != "source"}
-        target = parse_profile(profile, source=f"{manifest['bundle_id']}:target")
-    return spec, target
+        return spec, load_target(name), False
+    if not trust:
+        raise ReplayRefused(f"{manifest['bundle_id']}: refusing to replay without --trust: target "
+                            f"{name!r} is not a built-in profile ({', '.join(BUILTIN)}); its "
+                            "embedded profile runs only with --trust")
+    profile = {k: v for k, v in manifest["target"]["profile"].items() if k != "source"}
+    return spec, parse_profile(profile, source=f"{manifest['bundle_id']}:target"), True
+
+
+def shipped_specs(*directories: Path) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """sha256 of each spec shipped in ``manifests/`` -> (its name, its prepare command).
+
+    Looked for in nb-evidence's own ``manifests/`` and in the checkout replayed against (inside a
+    container, the installed package has no ``manifests/`` but the mounted checkout does): the
+    checkout's code runs anyway; only the manifest is someone else's word."""
+    import tomllib
+
+    out = {}
+    paths = [p for d in (directories or (SHIPPED_SPECS,)) if d.is_dir() for p in sorted(d.glob("*.toml"))]
+    for path in paths:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            continue
+        prepare = tuple((data.get("inputs") or {}).get("prepare") or ())
+        out[sha256_file(path)[1]] = (data.get("name"), prepare)
+    return out
+
+
+def first_difference(recorded: Sequence[str], builtin: Sequence[str]) -> str:
+    """Where two argv templates part: the first token that differs, 1-based."""
+    for i, (r, b) in enumerate(zip(recorded, builtin), start=1):
+        if r != b:
+            return f"token {i} is {r!r} where this checkout has {b!r}"
+    if len(recorded) > len(builtin):
+        return f"token {len(builtin) + 1} is {recorded[len(builtin)]!r} where this checkout has none"
+    return f"token {len(recorded) + 1} is missing where this checkout has {builtin[len(recorded)]!r}"
+
+
+def _prepare_problem(spec_data: Mapping[str, Any], shipped: Mapping) -> str | None:
+    prepare = tuple((spec_data.get("inputs") or {}).get("prepare") or ())
+    if not prepare:
+        return None
+    digest = (spec_data.get("source") or {}).get("sha256")
+    name, ours = shipped.get(digest, (None, ()))
+    if name != spec_data.get("name"):
+        return (f"step prepare-inputs: no spec named {spec_data.get('name')!r} with sha256 "
+                f"{str(digest)[:12]}… is shipped in manifests/, so its prepare command is foreign "
+                f"(token 1 is {prepare[0]!r})")
+    if prepare != ours:
+        return f"step prepare-inputs: {first_difference(prepare, ours)}"
+    return None
+
+
+def foreign_steps(manifest: Mapping[str, Any], plan: Plan, shipped: Mapping) -> dict[str, str]:
+    """Step -> why it is not what this checkout would run (empty: all builtin). Pure."""
+    from bundle.capture.environment import allowed
+
+    why: dict[str, str] = {}
+    recorded = manifest["arguments"].get("templates", {})
+    planned = {s.name: list(s.argv_template) for s in plan.steps}
+    prepare = _prepare_problem(manifest["spec"], shipped)
+    if prepare:
+        why["prepare-inputs"] = prepare
+    for step, template in recorded.items():
+        if step not in planned:
+            why.setdefault(step, f"step {step}: this checkout's plan has no such step")
+        elif template != planned[step]:
+            why.setdefault(step, f"step {step}: {first_difference(template, planned[step])}")
+    for cmd in manifest["commands"]:
+        step = cmd["step"]
+        if step not in recorded:
+            why.setdefault(step, f"step {step}: no recorded template")
+        bad = sorted(k for k in (cmd.get("env") or {}) if not allowed(k))
+        if bad:
+            why.setdefault(step, f"step {step}: env {bad[0]} is outside the allow-list")
+    return why
 
 
 def _escapes(token: str) -> bool:
@@ -74,23 +171,16 @@ def _escapes(token: str) -> bool:
     return token.startswith("/")
 
 
-def check_safety(manifest: Mapping[str, Any], plan: Plan) -> list[str]:
+def check_safety(manifest: Mapping[str, Any], plan: Plan,
+                 shipped: Mapping | None = None) -> list[str]:
     """Why this manifest may not be replayed without --trust (empty: it may)."""
-    problems = []
-    recorded = manifest["arguments"].get("templates", {})
-    planned = {s.name: list(s.argv_template) for s in plan.steps}
-    for cmd in manifest["commands"]:
-        step = cmd["step"]
-        template = recorded.get(step)
-        if template is None:
-            problems.append(f"command {step} has no recorded template")
-            continue
-        if planned.get(step) != template:
-            problems.append(f"command {step} runs {template[0]!r}, which is not what target "
-                            f"{plan.target.name} runs for that step")
+    if shipped is None:
+        shipped = shipped_specs(SHIPPED_SPECS, Path(plan.repo) / "manifests")
+    problems = list(foreign_steps(manifest, plan, shipped).values())
+    for step, template in manifest["arguments"].get("templates", {}).items():
         for token in template:
             if _escapes(token):
-                problems.append(f"command {step}: path {token!r} leaves the repo and scratch area")
+                problems.append(f"step {step}: path {token!r} leaves the repo and scratch area")
                 break
     for f in manifest["spec"].get("inputs", {}).get("files", []):
         if _escapes(f):
@@ -127,6 +217,16 @@ def _judge_image(orig: Path | None, orig_sha: str | None, new: Path, shape, tol)
             "worst_pixel": [int(s), int(f)], "original": float(a[s, f]), "replay": float(b[s, f])}
 
 
+def _read_trace(log: Path | None, prefix: str):
+    """The trace in ``log``, or None when there is no log or no trace line in it."""
+    if log is None or not log.is_file():
+        return None
+    try:
+        return parse_file(log, prefix)
+    except UserError:
+        return None
+
+
 def judge(manifest: Mapping[str, Any], bundle_dir: Path | None, new_dir: Path, spec) -> dict:
     """Per engine: its trace and its image, original against replay."""
     new_manifest = json.loads((new_dir / "manifest.json").read_text())
@@ -140,14 +240,9 @@ def judge(manifest: Mapping[str, Any], bundle_dir: Path | None, new_dir: Path, s
             outputs.append({"engine": name, "output": "trace", "verdict": "differs",
                             "detail": "engine did not run in the replay"})
             continue
-        new_trace = parse_file(new_dir / new["log"], new["prefix"]) if (new_dir / new["log"]).is_file() else None
-        orig_log = bundle_dir / orig["log"] if bundle_dir else None
-        orig_trace = None
-        if orig_log is not None and orig_log.is_file():
-            try:
-                orig_trace = parse_file(orig_log, orig["prefix"])
-            except UserError:
-                orig_trace = None
+        # The original's prefix for both: a replay that prints another trace printed none of ours.
+        new_trace = _read_trace(new_dir / new["log"] if new.get("log") else None, orig["prefix"])
+        orig_trace = _read_trace(bundle_dir / orig["log"] if bundle_dir else None, orig["prefix"])
         orig_digest = orig.get("trace_sha256") or trace_digest(orig_trace)
         entry: dict[str, Any] = {"engine": name, "output": "trace"}
         if orig_digest is not None and orig_digest == trace_digest(new_trace):
@@ -176,57 +271,122 @@ def judge(manifest: Mapping[str, Any], bundle_dir: Path | None, new_dir: Path, s
             "reproduced": bool(outputs) and all(o["verdict"] != "differs" for o in outputs)}
 
 
-def replay_bundle(source: Path, repo: Path | None = None, bundles: Path = Path("bundles"),
-                  trust: bool = False, timeout: float | None = None,
-                  in_container: bool | None = None,
-                  on_event: EventSink | None = None) -> ReplayOutcome:
-    """``in_container`` None: in the recorded image when the capture was containerized (and we
-    are not already inside one), natively otherwise."""
-    source = Path(source)
-    manifest, bundle_dir = _locate(source)
-    recorded_container = (manifest.get("environment") or {}).get("container")
-    if in_container is None:
-        in_container = bool(recorded_container) and "NB_CONTAINER_IMAGE_ID" not in os.environ
-    if in_container:
-        from bundle.container.incontainer import replay_in_container
+def _open(source: Path) -> tuple[dict, Path | None]:
+    """The manifest, after the bundle it came with (if any) proved intact."""
+    from bundle.store.verify import verify_bundle
 
-        summary = replay_in_container(source, manifest, repo, bundles, trust=trust,
-                                      timeout=timeout, on_event=on_event)
-        return ReplayOutcome(summary=summary, bundle=Path(summary["bundle"]))
-    if recorded_container and repo is None and manifest["target"].get("host_repo"):
+    manifest, bundle_dir = _locate(source)
+    if bundle_dir is not None:
+        checked = verify_bundle(bundle_dir)
+        if not checked.intact:
+            first = (checked.claims + checked.schema_problems + checked.changed + checked.missing
+                     + checked.extra)
+            raise ReplayTampered(f"TAMPERED {bundle_dir}: {first[0] if first else 'not intact'}; "
+                                 "see `nb-evidence verify`; nothing was run")
+    return manifest, bundle_dir
+
+
+def _options(manifest: Mapping[str, Any], source: Path, bundle_dir: Path | None,
+             repo: Path | None, bundles: Path, timeout: float | None, trusted: bool) -> CaptureOptions:
+    if (manifest.get("environment") or {}).get("container") and repo is None \
+            and manifest["target"].get("host_repo"):
         repo = Path(manifest["target"]["host_repo"])
-    spec, target = _spec_and_target(manifest)
     repo_path = Path(repo or manifest["target"]["repo"]).resolve()
     if not repo_path.is_dir():
         raise UserError(f"--repo {repo_path}: not a directory (the recorded repo is "
                         f"{manifest['target']['repo']}; pass --repo PATH)")
-    engines = [e["name"] for e in manifest["engines"]]
     reuse = {}
     for e in manifest["engines"]:
         if e.get("reused_log"):
             if bundle_dir is None:
                 raise BundleError(f"{source}: engine {e['name']} reused a log that only the bundle holds")
             reuse[e["name"]] = str(bundle_dir / e["log"])
-    prebuilt = {e["name"]: e["binary"]["path"] for e in manifest["engines"] if e.get("binary")}
-    options = CaptureOptions(
-        repo=repo_path, bundles=bundles, engines=tuple(engines), prebuilt=prebuilt,
+    notes = (TRUSTED_NOTE,) if trusted else ()
+    return CaptureOptions(
+        repo=repo_path, bundles=bundles, engines=tuple(e["name"] for e in manifest["engines"]),
+        prebuilt={e["name"]: e["binary"]["path"] for e in manifest["engines"] if e.get("binary")},
         reuse_logs=reuse, timeout=timeout, replay_of=manifest["bundle_id"],
-        reproduce=f"nb-evidence replay {source}",
+        reproduce=f"nb-evidence replay {source}", notes=notes, trusted=trusted,
     )
 
+
+def _vetter(manifest: Mapping[str, Any], source: Path, options: CaptureOptions, trust: bool):
+    """adjust_plan for capture: refuse a foreign manifest (no --trust) before anything runs."""
     def vet(plan: Plan) -> Plan:
         problems = check_safety(manifest, plan)
-        if prebuilt and not trust:
-            problems.append(f"engine binary {next(iter(prebuilt.values()))} is outside the repo")
+        if options.prebuilt:
+            problems.append(f"engine binary {next(iter(options.prebuilt.values()))} is outside the repo")
         if problems and not trust:
             raise ReplayRefused(f"{source}: refusing to replay without --trust: {problems[0]}"
                                 + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
         return _recorded_plan(manifest, plan) if trust else plan
+    return vet
 
-    result, new_dir = capture(spec, target, options, on_event=on_event, adjust_plan=vet)
+
+def _vet_here(manifest: Mapping[str, Any], source: Path, bundle_dir: Path | None,
+              repo: Path | None) -> None:
+    """The no-trust rule on this machine's plan, for a replay that will run in a container (the
+    replay inside applies it again, to the plan it runs)."""
+    import tempfile
+
+    from bundle.pipeline import plan_capture
+
+    spec, target, _foreign = _spec_and_target(manifest, False)
+    options = _options(manifest, source, bundle_dir, repo, Path("bundles"), None, False)
+    scratch = Path(tempfile.gettempdir()) / "nb-evidence-<scratch>"
+    _vetter(manifest, source, options, False)(plan_capture(spec, target, options, scratch))
+
+
+def replay_plan(source: Path, repo: Path | None = None, trust: bool = False) -> list[PlannedCommand]:
+    """``replay --dry-run``: the exact commands a replay would run, each marked ``builtin`` or
+    ``foreign``. Runs nothing; a foreign command is listed (marked) even without --trust."""
+    import shlex
+    import tempfile
+
+    from bundle.pipeline import plan_capture
+
+    source = Path(source)
+    manifest, bundle_dir = _open(source)
+    spec, target, foreign_target = _spec_and_target(manifest, True)
+    options = _options(manifest, source, bundle_dir, repo, Path("bundles"), None, trust)
+    scratch = Path(tempfile.gettempdir()) / "nb-evidence-<scratch>"
+    builtin = plan_capture(spec, target, options, scratch)
+    shipped = shipped_specs(SHIPPED_SPECS, Path(builtin.repo) / "manifests")
+    why = {} if foreign_target else foreign_steps(manifest, builtin, shipped)
+    plan = _recorded_plan(manifest, builtin) if (trust or foreign_target) else builtin
+    return [PlannedCommand(s.name, "foreign" if foreign_target or s.name in why else "builtin",
+                           f"(cd {shlex.quote(s.cwd)} && "
+                           + "".join(f"{k}={shlex.quote(v)} " for k, v in s.env)
+                           + f"{shlex.join(s.argv)})")
+            for s in plan.steps]
+
+
+def replay_bundle(source: Path, repo: Path | None = None, bundles: Path = Path("bundles"),
+                  trust: bool = False, timeout: float | None = None,
+                  in_container: bool | None = None,
+                  on_event: EventSink | None = None) -> ReplayOutcome:
+    """``in_container`` None: in the recorded image when the capture was containerized (and we
+    are not already inside one), natively otherwise. A tampered bundle raises ReplayTampered, a
+    foreign one (without ``trust``) ReplayRefused, both before anything runs."""
+    source = Path(source)
+    manifest, bundle_dir = _open(source)
+    recorded_container = (manifest.get("environment") or {}).get("container")
+    if in_container is None:
+        in_container = bool(recorded_container) and "NB_CONTAINER_IMAGE_ID" not in os.environ
+    if in_container:
+        from bundle.container.incontainer import replay_in_container
+
+        if not trust:  # refused here, before any image is pulled, built or started
+            _vet_here(manifest, source, bundle_dir, repo)
+        summary = replay_in_container(source, manifest, repo, bundles, trust=trust,
+                                      timeout=timeout, on_event=on_event)
+        return ReplayOutcome(summary=summary, bundle=Path(summary["bundle"]))
+    spec, target, _foreign = _spec_and_target(manifest, trust)
+    options = _options(manifest, source, bundle_dir, repo, bundles, timeout, trust)
+    result, new_dir = capture(spec, target, options, on_event=on_event,
+                              adjust_plan=_vetter(manifest, source, options, trust))
     judged = judge(manifest, bundle_dir, new_dir, spec)
     summary = {"replay_of": manifest["bundle_id"], "bundle": str(new_dir),
                "reproduced": judged["reproduced"], "outputs": judged["outputs"],
-               "verdict": result.verdict, "status": result.status}
+               "verdict": result.verdict, "status": result.status, "trusted": trust}
     return ReplayOutcome(summary=summary, bundle=new_dir)
-

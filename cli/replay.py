@@ -17,20 +17,30 @@ def replay(
     bundles: Path = typer.Option(Path("bundles"), "--bundles", help="Where the new bundle is written."),
     in_container: bool = typer.Option(False, "--in-container", help="Re-run inside the recorded image (the default for a containerized bundle)."),
     native: bool = typer.Option(False, "--native", help="Re-run on this machine (the default for a native bundle)."),
-    trust: bool = typer.Option(False, "--trust", help="Run programs the target profile does not know."),
+    trust: bool = typer.Option(False, "--trust", help="Run commands this checkout would not run (recorded in the new manifest)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the commands a replay would run, each marked builtin or foreign; run nothing."),
     timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds allowed per command."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
     """Re-run a bundle's recorded commands and write a NEW bundle naming the original.
 
-    Exit status: 0 reproduced, 1 not reproduced, 2 error.
+    Exit status: 0 reproduced, 1 not reproduced or a tampered bundle, 2 error or refused.
     """
     from bundle.model.errors import UserError
-    from bundle.replay import replay_bundle
+    from bundle.replay import replay_bundle, replay_plan
 
     if in_container and native:
         raise UserError("--in-container and --native exclude each other")
+    if dry_run:
+        planned = replay_plan(source, repo=repo, trust=trust)
+        if json_out:
+            print_json({"commands": [{"step": c.step, "origin": c.origin, "command": c.line}
+                                     for c in planned]})
+        else:
+            for c in planned:
+                typer.echo(f"{c.origin:8} [{c.step}] {c.line}")
+        raise typer.Exit(0)
 
     progress = Progress(quiet=quiet or json_out)
     try:
@@ -69,5 +79,7 @@ def _render(summary: dict) -> None:
         how = "rebuilt from this checkout's Dockerfile" if image["rebuilt"] else "the recorded image"
         match = "matches" if image["id_matches"] else "does NOT match"
         console.print(f"image: {how}, id {image['used'][:19]} {match} the recorded {str(image['recorded'])[:19]}")
+    if summary.get("trusted"):
+        console.print("[yellow]trusted[/]: --trust ran commands as the manifest recorded them")
     word = "[green]REPRODUCED[/]" if summary["reproduced"] else "[bold red]NOT REPRODUCED[/]"
     console.print(f"{word}  new bundle: {summary['bundle']}")

@@ -13,9 +13,14 @@ def show(
     bundle: Path = typer.Argument(..., help="A bundle directory (or its manifest.json)."),
     json_out: bool = typer.Option(False, "--json", help="Print the bundle's result object."),
 ) -> None:
-    """Print a bundle's verdict, first divergence, chain, metrics and failed commands."""
-    from bundle.store.schema import load_manifest
+    """Print a bundle's verdict, first divergence, chain, metrics and failed commands.
 
+    A bundle directory is verified first: a forged verdict is never shown as evidence (exit 1)."""
+    from bundle.store.schema import load_manifest
+    from bundle.store.verify import require_intact
+
+    if bundle.is_dir() or bundle.name == "manifest.json":
+        require_intact(bundle)
     manifest = load_manifest(bundle)
     if json_out:
         print_json(manifest["result"])

@@ -8,20 +8,28 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Optional
 
 import typer
 
 
 def verify(
-    bundle: Path = typer.Argument(..., help="Bundle directory (or its manifest.json)."),
+    bundle: Optional[Path] = typer.Argument(None, help="Bundle directory (or its manifest.json)."),
+    ledger: Optional[Path] = typer.Option(None, "--ledger", help="Check every bundle this ledger (fix_plan.md) references, by the manifest sha256 attach recorded."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
 ) -> None:
-    """Check every file of BUNDLE against the sizes and sha256 sums in its manifest."""
+    """Check every file of BUNDLE against the sizes and sha256 sums in its manifest, and the
+    manifest's result, tables and report against the comparison recomputed from its logs."""
     from rich.console import Console
     from rich.markup import escape
 
+    from bundle.model.errors import UserError
     from bundle.store.verify import verify_bundle
 
+    if (bundle is None) == (ledger is None):
+        raise UserError("verify: give a BUNDLE or --ledger FIX_PLAN (one of them)")
+    if ledger is not None:
+        _verify_ledger(ledger, json_out)
     result = verify_bundle(bundle)
     code = 0 if result.intact else 1
     if json_out:
@@ -45,6 +53,30 @@ def verify(
     ):
         for name in names:
             console.print(f"  [red]{label:8}[/] {escape(name)}")
-    for problem in result.schema_problems:
+    for problem in result.schema_problems + result.claims:
         console.print(f"  [red]manifest[/] {escape(problem)}")
+    raise typer.Exit(code)
+
+
+def _verify_ledger(ledger: Path, json_out: bool) -> None:
+    """Exit 0 when every referenced bundle is there, unchanged and intact; 1 otherwise."""
+    from dataclasses import asdict
+
+    from rich.console import Console
+    from rich.markup import escape
+
+    from bundle.ledger.fixplan import verify_ledger
+
+    checked = verify_ledger(ledger)
+    code = 0 if all(c.problem is None for c in checked) else 1
+    if json_out:
+        typer.echo(json.dumps({"ledger": str(ledger), "intact": code == 0,
+                               "bundles": [asdict(c) for c in checked]}))
+        raise typer.Exit(code)
+    console = Console(highlight=False, soft_wrap=True)
+    for c in checked:
+        word = "[bold green]intact[/]" if c.problem is None else "[bold red]TAMPERED[/]"
+        console.print(f"{word} {escape(c.problem or c.path)}")
+    console.print(f"{len(checked)} bundle(s) referenced by {escape(str(ledger))} with a manifest sha256; "
+                  + ("all intact" if code == 0 else "NOT all intact"))
     raise typer.Exit(code)

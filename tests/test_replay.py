@@ -18,7 +18,8 @@ def _capture(repo: Path, bundles: Path) -> Path:
 def test_fresh_bundle_replays_as_reproduced(tmp_path):
     repo = make_repo(tmp_path)
     original = _capture(repo, tmp_path / "b")
-    proc = run_cli("replay", str(original), "--bundles", str(tmp_path / "r"), "--json", cwd=repo)
+    # The tiny engines' profile is a custom one: only --trust replays it (issue 11).
+    proc = run_cli("replay", str(original), "--bundles", str(tmp_path / "r"), "--json", "--trust", cwd=repo)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["reproduced"] is True
@@ -39,7 +40,8 @@ def test_replay_after_source_change_names_the_key_that_moved(tmp_path):
     py = repo / "tiny.py"
     py.write_text(py.read_text().replace("polar, cap, steps = 7.94079248018965e-30, 1e-6, 0.75",
                                          "polar, cap, steps = 7.94079248018965e-30, 1e-6, 0.7501"))
-    proc = run_cli("replay", str(original), "--bundles", str(tmp_path / "r"), "--json", cwd=repo)
+    # The tiny engines' profile is a custom one: only --trust replays it (issue 11).
+    proc = run_cli("replay", str(original), "--bundles", str(tmp_path / "r"), "--json", "--trust", cwd=repo)
     assert proc.returncode == 1, proc.stderr
     out = json.loads(proc.stdout)
     assert out["reproduced"] is False
@@ -61,7 +63,7 @@ def test_foreign_program_and_escaping_path_are_refused_without_trust(tmp_path):
     path.write_text(json.dumps(foreign))
     proc = run_cli("replay", str(path), "--repo", str(repo), "--bundles", str(tmp_path / "r"), cwd=repo)
     assert proc.returncode == 2
-    assert "refusing to replay without --trust" in proc.stderr and "run-py" in proc.stderr
+    assert "refusing to replay without --trust" in proc.stderr and "tiny" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "r").exists() or bundles_in(tmp_path / "r") == []
 
@@ -72,7 +74,8 @@ def test_foreign_program_and_escaping_path_are_refused_without_trust(tmp_path):
     path.write_text(json.dumps(escaping))
     proc = run_cli("replay", str(path), "--repo", str(repo), "--bundles", str(tmp_path / "r"), cwd=repo)
     assert proc.returncode == 2
-    assert "leaves the repo" in proc.stderr
+    # Refused already for its custom target; tests/hostile/ shows the path rule on a built-in one.
+    assert "refusing to replay without --trust" in proc.stderr
 
 
 def test_archived_manifest_replays_against_a_repo(tmp_path):
@@ -83,7 +86,7 @@ def test_archived_manifest_replays_against_a_repo(tmp_path):
     archived = repo / "manifests" / "archive" / f"{original.name}.json"
     assert archived.is_file()
     proc = run_cli("replay", str(archived), "--repo", str(repo), "--bundles",
-                   str(tmp_path / "r"), "--json", cwd=repo)
+                   str(tmp_path / "r"), "--json", "--trust", cwd=repo)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     # Only digests travel with an archived manifest: traces by their key-line digest, images by sha256.

@@ -198,14 +198,21 @@ def test_validate_manifest_valid_and_invalid(bundle: Path) -> None:
 
 def test_schema_leaves_room_to_grow(bundle: Path) -> None:
     m = load_manifest(bundle)
-    m["result"]["new_summary"] = {"x": 1}
     m["spec"]["new_field"] = [1, 2]
     m["environment"]["gpu"] = "none"
     m["target"]["flavour"] = "x"
     m["engines"][0]["binary"] = {"path": "/x"}
-    m["chain"] = 1  # the top level may grow too
     m["result"]["chain"]["final_ratio"] = "inf"  # non-finite floats travel as strings
     assert validate_manifest(m) == []
+
+
+def test_schema_refuses_unknown_top_level_and_result_fields(bundle: Path) -> None:
+    # A field nobody checks is a field a forger can fill (issue 11): top level and result are closed.
+    for place in ("top", "result"):
+        m = load_manifest(bundle)
+        (m if place == "top" else m["result"])["verdict_override"] = "parity"
+        problems = validate_manifest(m)
+        assert any("verdict_override" in p for p in problems), problems
 
 
 def test_load_manifest_errors_are_one_line(bundle: Path, tmp_path: Path) -> None:

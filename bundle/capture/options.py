@@ -20,5 +20,6 @@ class CaptureOptions:
     timeout: float | None = None
     keep_scratch: bool = False
     replay_of: str | None = None
+    trusted: bool = False  # a replay ran foreign commands (--trust): the manifest says so
     reproduce: str | None = None
     notes: tuple[str, ...] = ()  # put in the bundle as they are (e.g. the preflight's warning)

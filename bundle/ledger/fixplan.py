@@ -30,6 +30,7 @@ from typing import Any, Mapping, NamedTuple
 from bundle.analysis.chain import CONSISTENCY, FINAL_KEY
 from bundle.ledger.reading import engines, factor_differs, rel, tolerance
 from bundle.model.errors import UserError
+from bundle.model.hashing import sha256_file
 from bundle.present.vocabulary import (NOT_SELF_CONSISTENT, PRINTS_UNUSED, engine_label, failed_text,
                                        fmt_pair, fmt_plain, fmt_ratio, key_label_prose, key_list,
                                        not_checkable, one_line, ratio_label, result_word)
@@ -224,7 +225,8 @@ def cause_observations(res: Mapping[str, Any], ref: str, cand: str) -> list[str]
     return out
 
 
-def attempt_entry(manifest: Mapping[str, Any], attempt_no: int, date: str, owner: str, bundle_path: str) -> str:
+def attempt_entry(manifest: Mapping[str, Any], attempt_no: int, date: str, owner: str, bundle_path: str,
+                  manifest_sha256: str | None = None) -> str:
     """One attempt entry in the ledger's own format (nanobragg-facts.md §6), '\\n'-terminated.
 
     The first line names the bundle id (``nb-evidence bundle `<id>```) so a second attach of the
@@ -235,7 +237,7 @@ def attempt_entry(manifest: Mapping[str, Any], attempt_no: int, date: str, owner
         _headline(manifest, ref, cand, attempt_no, date, owner),
         "    Metrics: " + "; ".join(_metrics(manifest, ref, cand)) + ".",
         "    Artifacts:",
-        *_artifacts(manifest, bundle_path.rstrip("/") or bundle_path),
+        *_artifacts(manifest, bundle_path.rstrip("/") or bundle_path, manifest_sha256),
         "    Observations/Hypotheses:",
         *[f"      - {o}" for o in _observations(manifest, ref, cand)],
         "    Next Actions: (fill in)",
@@ -448,7 +450,7 @@ def _note_observations(manifest: Mapping[str, Any]) -> list[str]:
     return obs + [f"note: {one_line(n)}" for n in notes]
 
 
-def _artifacts(manifest: Mapping[str, Any], bpath: str) -> list[str]:
+def _artifacts(manifest: Mapping[str, Any], bpath: str, manifest_sha256: str | None = None) -> list[str]:
     bundle_id = manifest.get("bundle_id", "?")
     bundle_line = f"      - `{bpath}/` - nb-evidence bundle {bundle_id}; check it with `nb-evidence verify {bpath}`"
     if manifest.get("reproduce"):
@@ -456,8 +458,71 @@ def _artifacts(manifest: Mapping[str, Any], bpath: str) -> list[str]:
     return [
         bundle_line,
         f"      - `{bpath}/report.md` - the report: verdict, first divergence, normalization-chain table, full key table, image metrics",
-        f"      - `{bpath}/manifest.json` - the record: spec, shared arguments, environment, every command, every file's sha256",
+        f"      - `{bpath}/manifest.json` - the record: spec, shared arguments, environment, every command, every file's sha256"
+        + (f"; {MANIFEST_DIGEST_LABEL} `{manifest_sha256}`" if manifest_sha256 else ""),
     ]
+
+
+# What attach writes after the manifest line, and `verify --ledger` reads back: the manifest's own
+# sha256 pins the one thing a bundle's file list cannot (manifest.json itself).
+MANIFEST_DIGEST_LABEL = "manifest sha256"
+_MANIFEST_DIGEST = re.compile(r"`([^`\r\n]+)/manifest\.json` - .*; manifest sha256 `([0-9a-f]{64})`")
+
+
+@dataclass(frozen=True)
+class LedgerBundle:
+    """One bundle a ledger references by manifest digest, and what checking it found."""
+
+    path: str
+    recorded_sha256: str
+    actual_sha256: str | None  # None: no manifest.json there
+    intact: bool | None  # verify's answer; None when the manifest is missing or differs
+    problem: str | None  # one line, None when all is well
+
+
+def ledger_digests(text: str) -> list[tuple[str, str]]:
+    """(bundle path as written, manifest sha256) for every attempt that records one. Pure."""
+    return [(m.group(1), m.group(2)) for m in _MANIFEST_DIGEST.finditer(text)]
+
+
+def _bundle_at(ledger: Path, path: str) -> Path:
+    """Where attach meant: relative to the repository root around the ledger (display_path),
+    else to the ledger's directory or the working directory."""
+    from bundle.store.archive import find_repo_root
+
+    if Path(path).is_absolute():
+        return Path(path)
+    bases = [b for b in (find_repo_root(ledger.parent), ledger.parent, Path.cwd()) if b is not None]
+    return next((b / path for b in bases if (b / path / "manifest.json").is_file()), bases[0] / path)
+
+
+def check_ledger_bundle(ledger: Path, path: str, recorded: str) -> LedgerBundle:
+    from bundle.store.verify import verify_bundle
+
+    where = _bundle_at(ledger, path)
+    try:
+        actual = sha256_file(where / "manifest.json")[1]
+    except OSError:
+        return LedgerBundle(path, recorded, None, None, f"{path}/manifest.json: missing")
+    if actual != recorded:
+        return LedgerBundle(path, recorded, actual, None,
+                            f"{path}/manifest.json: sha256 {actual[:12]}… is not the {recorded[:12]}… the ledger recorded")
+    checked = verify_bundle(where)
+    first = (checked.claims + checked.schema_problems + checked.changed + checked.missing + checked.extra)
+    return LedgerBundle(path, recorded, actual, checked.intact,
+                        None if checked.intact else f"{path}: {first[0] if first else 'not intact'}")
+
+
+def verify_ledger(fix_plan: Path | str) -> list[LedgerBundle]:
+    """Every bundle the ledger references by manifest digest, checked (paths as attach wrote them)."""
+    fix_plan = Path(fix_plan)
+    try:
+        text = fix_plan.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{fix_plan}: no such ledger file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"{fix_plan}: cannot read: {getattr(e, 'strerror', None) or e}") from e
+    return [check_ledger_bundle(fix_plan, p, d) for p, d in ledger_digests(text)]
 
 
 # --------------------------------------------------------------------------- insertion
@@ -598,7 +663,8 @@ def attach(
 
     day = (today or Date.today()).isoformat()
     attempt_no = it.next_attempt
-    entry = attempt_entry(manifest, attempt_no, day, owner, display_path(bundle_dir, fix_plan.parent))
+    entry = attempt_entry(manifest, attempt_no, day, owner, display_path(bundle_dir, fix_plan.parent),
+                          manifest_sha256=sha256_file(bundle_dir / "manifest.json")[1])
     new_text, inserted = insert_attempt(text, it.id, entry, bundle_id=bundle_id, source=str(fix_plan))
     if not inserted:  # pragma: no cover - the section check above already caught it
         return AttachResult(fix_plan, it.id, bundle_id, entry, attempt_no, False, True, dry_run)

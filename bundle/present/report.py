@@ -26,6 +26,7 @@ from bundle.present.vocabulary import (BAD, attribution_sentence, CHAIN_FORMULA,
                                        fmt_short, fmt_value, mark, not_checkable,
                                        parity_sentence, ratio_label, verdict_word)
 from bundle.present.vocabulary import key_label as _vocab_key_label
+from bundle.present.vocabulary import TRUSTED_NOTE
 
 STDERR_TAIL_LINES = 15
 
@@ -534,6 +535,8 @@ def report_markdown(result: CaptureResult, plots: Mapping[str, str]) -> str:
     if result.created_utc:
         facts.append(f"captured {result.created_utc}")
     meta.append(" · ".join(facts))
+    if TRUSTED_NOTE in result.notes:
+        meta.append(f"**Trusted**: {TRUSTED_NOTE}")
 
     parts: list[list[str]] = [
         [title, ""] + _verdict(result) + [""] + meta,

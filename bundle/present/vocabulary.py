@@ -254,3 +254,8 @@ def attribution_sentence(explained_by: list[str], explained_ratio: str, final_ra
     composed = "; ".join(f"{e}'s printed factors compose to {p} but it prints {f}"
                          for e, p, f in selves)
     return line + f"; the residual {residual} is not explained by the printed factors ({composed})."
+
+
+# A replay run with --trust carries this note; the report shows it under the title (issue 11).
+TRUSTED_NOTE = ("replayed with --trust: commands this checkout would not run were run as the "
+                "manifest recorded them")

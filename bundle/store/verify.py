@@ -29,6 +29,8 @@ class VerifyResult:
     changed: present but a different size or sha256 (or not a regular file).
     extra: present but not listed (``manifest.json`` itself is never extra).
     schema_problems: the manifest's departures from bundle/manifest.schema.json.
+    claims: checked only when the files and schema are sound: each field of the manifest's
+    result, comparison.parquet, chain.parquet or report.md that the logs contradict.
     """
 
     bundle: Path
@@ -37,6 +39,7 @@ class VerifyResult:
     changed: tuple[str, ...] = ()
     extra: tuple[str, ...] = ()
     schema_problems: tuple[str, ...] = ()
+    claims: tuple[str, ...] = ()  # where result, tables or report disagree with logs/ (bundle.store.claims)
     files_checked: int = 0
     bytes_hashed: int = 0
 
@@ -48,6 +51,7 @@ class VerifyResult:
             "changed": list(self.changed),
             "extra": list(self.extra),
             "schema_problems": list(self.schema_problems),
+            "claims": list(self.claims),
             "files_checked": self.files_checked,
             "bytes_hashed": self.bytes_hashed,
         }
@@ -155,7 +159,12 @@ def verify_bundle(bundle_dir: Path | str) -> VerifyResult:
                 changed.append(rel)
 
     extra = sorted(_present_files(root) - set(listed) - {MANIFEST_NAME})
-    intact = not (missing or changed or extra or problems)
+    claims: list[str] = []
+    if not (missing or changed or extra or problems):
+        from bundle.store.claims import claim_problems
+
+        claims = claim_problems(root, data)
+    intact = not (missing or changed or extra or problems or claims)
     return VerifyResult(
         bundle=root,
         intact=intact,
@@ -163,6 +172,7 @@ def verify_bundle(bundle_dir: Path | str) -> VerifyResult:
         changed=tuple(sorted(changed)),
         extra=tuple(extra),
         schema_problems=tuple(problems),
+        claims=tuple(claims),
         files_checked=len(listed),
         bytes_hashed=hashed,
     )
@@ -183,6 +193,8 @@ def require_intact(bundle_dir: Path | str) -> VerifyResult:
                 parts.append(f"{label}: {shown}")
         if result.schema_problems:
             parts.append(f"manifest: {result.schema_problems[0]}")
+        if result.claims:
+            parts.append(f"manifest: {result.claims[0]}")
         raise BundleError(
             f"{result.bundle}: bundle is not intact ({'; '.join(parts)}); see `nb-evidence verify`"
         )

@@ -106,7 +106,7 @@ def finish(staging: Path, bundles_root: Path, result: CaptureResult,
 def write_bundle(staging: Path, bundles: Path, result: CaptureResult,
                  images: Mapping[str, np.ndarray], *, target: Mapping, arguments: Mapping,
                  engines: list, inputs: list, bundle_path: str,
-                 replay_of: str | None = None, plot_paths: Mapping[str, str] | None = None,
+                 replay_of: str | None = None, trusted: bool = False, plot_paths: Mapping[str, str] | None = None,
                  known: Mapping[str, FileDigest] | None = None) -> Path:
     """Render everything a result owes the reader into staging, then finish the bundle.
 
@@ -127,7 +127,8 @@ def write_bundle(staging: Path, bundles: Path, result: CaptureResult,
     crate_mod.write_crate(staging, crate_mod.crate_metadata(result, list_files(staging, known)))
     return finish(staging, bundles, result, lambda files: build_manifest(
         result, target=target, arguments=arguments, engines=engines, inputs=inputs,
-        files=files, bundle_path=bundle_path, replay_of=replay_of), known=known)
+        files=files, bundle_path=bundle_path, replay_of=replay_of,
+        extra={"trusted": True} if trusted else None), known=known)
 
 
 def user_path(path: Path) -> str:
