@@ -68,17 +68,28 @@ def _wait(proc: subprocess.Popen, timeout: float | None) -> tuple[int | None, in
 
     waiter = threading.Thread(target=reap, daemon=True)
     waiter.start()
-    waiter.join(timeout)
+    try:
+        waiter.join(timeout)
+    except BaseException:
+        # A signal (bundle.model.errors.Interrupted) or Ctrl-C: the engine's whole process group
+        # goes with us, reaped, so nothing runs on with PPID 1 re-creating its scratch.
+        _kill_group(proc.pid)
+        waiter.join()
+        raise
     timed_out = waiter.is_alive()
     if timed_out:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        _kill_group(proc.pid)
         waiter.join()
     proc.returncode = os.waitstatus_to_exitcode(result["status"])  # keep Popen from re-waiting
     code = None if timed_out else proc.returncode
     return code, result.get("rss"), timed_out
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _source_digests(step: Step, roots: dict[str, str]) -> list[FileDigest]:
