@@ -48,10 +48,16 @@ TRAPPED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 def _interrupt(signum: int, _frame) -> None:
     # Later signals are ignored: the cleanup the first one starts (killing engine process
-    # groups and containers, removing scratch and staging) must not itself be cut short.
+    # groups and containers, removing scratch and staging) must not itself be cut short. A
+    # Python no-op, not SIG_IGN: a signal already pending when SIG_IGN is set makes CPython
+    # raise "ignored due to race condition" in the middle of that cleanup.
     for sig in TRAPPED:
-        signal.signal(sig, signal.SIG_IGN)
+        signal.signal(sig, _ignore)
     raise Interrupted(signum)
+
+
+def _ignore(_signum: int, _frame) -> None:
+    return None
 
 
 def main() -> None:

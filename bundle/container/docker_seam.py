@@ -437,6 +437,8 @@ def run(
         user = image_user(engine, image)
         handoff = Handoff(mounts)
         mounts = handoff.mounts
+    if (user or invoking_user()).split(":")[0] in ("0", "root"):
+        raise ContainerError("a container never runs as uid 0")
     try:
         options = _container_options(image, argv, mounts, env, user or invoking_user(), workdir,
                                      mem_limit, pids_limit, entrypoint, gpus)

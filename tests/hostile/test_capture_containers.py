@@ -116,6 +116,15 @@ def test_a_container_is_confined_and_never_uid_0(engine, image, tmp_path):
     assert [p.name for p in out.iterdir()] == ["file"]  # no handoff directory left
 
 
+@pytest.mark.xdist_group("container")
+@pytest.mark.parametrize("user", ["0", "0:0", "root"])
+def test_asking_for_uid_0_is_refused(engine, image, user):
+    from bundle.container import docker_seam as container
+
+    with pytest.raises(ContainerError, match="never runs as uid 0"):
+        container.run(engine, image, ["-c", "id"], entrypoint=["sh"], user=user)
+
+
 SLOW = """\
 name = "slow"
 [[engines]]

@@ -94,7 +94,8 @@ def test_a_second_signal_does_not_cut_the_cleanup_short(tmp_path):
     proc.send_signal(signal.SIGTERM)
     proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 143 and err.splitlines() == ["interrupted"]
+    # both pending at once, the kernel may deliver SIGINT first: either one wins, once
+    assert proc.returncode in (130, 143) and err.splitlines() == ["interrupted"], err
     assert _reap(pids) == []
     assert os.listdir(scratch) == [] and leftovers(bundles) == []
 
