@@ -53,8 +53,7 @@ def make_request(spec_path: Path, *, repo: Path | None = None, bundles: Path = P
         if option == "threads" and (isinstance(value, bool) or not isinstance(value, int)
                                     or value < 1):
             raise UserError(f"{ENGINE_FLAGS[(engine, option)]} {value}: must be a positive integer")
-    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
-        raise UserError(f"--timeout {timeout:g}: must be a positive number of seconds")
+    check_timeout(timeout)
     options = CaptureOptions(
         repo=(repo or default_repo(spec_path, target)).resolve(), bundles=bundles,
         engines=("c",) if c_only else ("py",) if py_only else None,
@@ -64,6 +63,13 @@ def make_request(spec_path: Path, *, repo: Path | None = None, bundles: Path = P
     return CaptureRequest(spec_path=spec_path, options=options, target=target,
                           engine_options=chosen, in_container=in_container, image=image,
                           dry_run=dry_run)
+
+
+def check_timeout(timeout: float | None) -> None:
+    """``--timeout`` must be a positive, finite number of seconds (nan would never fire; inf and
+    negatives are not limits)."""
+    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+        raise UserError(f"--timeout {timeout:g}: must be a positive number of seconds")
 
 
 def default_repo(spec_path: Path, target: str | None) -> Path:
