@@ -38,7 +38,8 @@ from bundle.capture.spec import Spec
 from bundle.capture.target import TargetProfile
 from bundle.analysis.trace import parse_file
 from bundle.capture.options import CaptureOptions
-from bundle.store.writer import fsync_file, new_bundle_id, open_staging, user_path, write_bundle
+from bundle.store.writer import (discard_staging, fsync_file, new_bundle_id, open_staging,
+                                 user_path, write_bundle)
 
 if TYPE_CHECKING:
     from bundle.capture.images import EngineImage
@@ -134,6 +135,7 @@ def check_inputs(spec: Spec, target: TargetProfile, options: CaptureOptions) -> 
         if not (0 <= spec.pixel[0] < slow and 0 <= spec.pixel[1] < fast):
             raise SpecError(f"{spec.source}: pixel {list(spec.pixel)} (slow, fast) is outside the "
                             f"image of {slow} slow x {fast} fast pixels")
+    check_sources(target, options)
     for engine, binary in options.prebuilt.items():
         target.engine(engine)
         if not Path(binary).is_file():
@@ -141,6 +143,20 @@ def check_inputs(spec: Spec, target: TargetProfile, options: CaptureOptions) -> 
     for engine, log in options.reuse_logs.items():
         profile = target.engine(engine)
         parse_file(log, profile.prefix)  # raises TraceError naming the log when it has no trace
+
+
+def check_sources(target: TargetProfile, options: CaptureOptions) -> None:
+    """Each engine that will be built or run needs its sources in the repo: a missing one is the
+    wrong --repo, said before anything runs (not an incomplete bundle with no reason)."""
+    for engine in target.engines:
+        if engine.name in options.reuse_logs or (options.engines is not None
+                                                 and engine.name not in options.engines):
+            continue
+        sources = engine.sources if engine.name not in options.prebuilt else ()
+        missing = next((s for s in sources if not (options.repo / s).is_file()), None)
+        if missing is not None:
+            raise TargetError(f"--repo {options.repo}: {missing} not found (target {target.name}"
+                              f", engine {engine.name} needs it)")
 
 
 def plan_capture(spec: Spec, target: TargetProfile, options: CaptureOptions, scratch: Path) -> Plan:
@@ -201,7 +217,10 @@ def capture(spec: Spec, target: TargetProfile, options: CaptureOptions,
     start = datetime.now(timezone.utc)
     bundle_id = new_bundle_id(spec.name, spec.args_sha256(), start)
     bundles = options.bundles.resolve()
-    scratch = Path(tempfile.mkdtemp(prefix="nb-evidence-"))
+    try:
+        scratch = Path(tempfile.mkdtemp(prefix="nb-evidence-"))
+    except OSError as exc:
+        raise io_error(exc, Path(tempfile.gettempdir())) from None
     try:
         plan = plan_capture(spec, target, options, scratch)
         if adjust_plan is not None:
@@ -209,13 +228,23 @@ def capture(spec: Spec, target: TargetProfile, options: CaptureOptions,
         staging = open_staging(bundles, bundle_id)
         try:
             return _capture(plan, options, bundle_id, start, staging, bundles, emit, preload)
-        except BaseException:
+        except BaseException as exc:
             # Staging is not a bundle; leave nothing half-made where bundles are listed.
-            shutil.rmtree(staging, ignore_errors=True)
+            discard_staging(staging)
+            if isinstance(exc, OSError):  # a full disk, a read-only or forbidden directory
+                raise io_error(exc, bundles) from None
             raise
     finally:
         if not options.keep_scratch:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def io_error(exc: OSError, where: Path) -> UserError:
+    """An I/O failure as one line naming the path (the file the system names, else ``where``)."""
+    from bundle.model.files import one_line
+
+    path = exc.filename or where
+    return UserError(f"{path}: cannot write: {exc.strerror or one_line(exc)}; nothing was kept")
 
 
 def _capture(plan: Plan, options: CaptureOptions, bundle_id: str, start: datetime,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import typer
 
-from bundle.model.errors import NbError
+from bundle.model.errors import Interrupted, NbError
 from cli import capture as capture_cmd
 from cli import compare as compare_cmd
 from cli import show as show_cmd
@@ -42,16 +43,51 @@ def _register_optional() -> None:
 _register_optional()
 
 
+TRAPPED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _interrupt(signum: int, _frame) -> None:
+    # Later signals are ignored: the cleanup the first one starts (killing engine process
+    # groups and containers, removing scratch and staging) must not itself be cut short. A
+    # Python no-op, not SIG_IGN: a signal already pending when SIG_IGN is set makes CPython
+    # raise "ignored due to race condition" in the middle of that cleanup.
+    for sig in TRAPPED:
+        signal.signal(sig, _ignore)
+    raise Interrupted(signum)
+
+
+def _ignore(_signum: int, _frame) -> None:
+    return None
+
+
 def main() -> None:
+    for sig in TRAPPED:
+        signal.signal(sig, _interrupt)
     try:
-        app(prog_name="nb-evidence")
+        code = app(prog_name="nb-evidence", standalone_mode=False)
     except NbError as exc:
-        from rich.console import Console
+        _fail(error_line(exc), exc.exit_code)
+    except typer.TyperException as exc:  # typer's (click's) usage errors
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()  # no arguments asks for the help text, not for an error line
+            sys.exit(exc.exit_code)
+        _fail(usage_line(exc), exc.exit_code)
+    except (Interrupted, KeyboardInterrupt, typer.Abort) as exc:
+        _fail("interrupted", getattr(exc, "exit_code", 130))
+    sys.exit(code if isinstance(code, int) else 0)
 
-        Console(stderr=True, highlight=False, soft_wrap=True).print(error_line(exc), markup=False)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        from rich.console import Console
 
-        Console(stderr=True).print("interrupted")
-        sys.exit(130)
+def usage_line(exc: typer.TyperException) -> str:
+    """A usage error (unknown option, missing argument, bad value) in our one-line format, naming
+    the command it was given to."""
+    ctx = getattr(exc, "ctx", None)
+    where = f"{ctx.command_path}: " if ctx is not None else ""
+    hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+    return error_line(f"{where}{exc.format_message()}{hint}")
+
+
+def _fail(line: str, code: int) -> None:
+    from rich.console import Console
+
+    Console(stderr=True, highlight=False, soft_wrap=True).print(line, markup=False)
+    sys.exit(code)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Mapping, Sequence
 
 from bundle.model.errors import SpecError, TargetError
@@ -76,6 +76,24 @@ def image_argument(args: tuple[str, ...], flag: str) -> str | None:
                 raise SpecError(f"args: {flag} is missing its value")
             value = args[i + 1]
     return value
+
+
+def confine_outputs(spec: Spec, target: TargetProfile) -> None:
+    """Refuse any file an engine is told to write outside its scratch directory: the capture
+    takes its outputs from there, and a path of the user's (``-floatfile /home/me/img.bin``)
+    would be overwritten by both engines and then carried off."""
+    for flag in target.written_flags():
+        for i, token in enumerate(spec.args[:-1]):
+            value = spec.args[i + 1]
+            if token == flag and not _inside_scratch(value):
+                raise SpecError(f"{spec.source}: {flag} {value}: an output path must be relative "
+                                f"and stay inside the capture's scratch directory")
+
+
+def _inside_scratch(value: str) -> bool:
+    path = PurePosixPath(value)
+    return bool(value) and not path.is_absolute() and ".." not in path.parts and \
+        not value.startswith("~")
 
 
 def detector_shape(args: Sequence[str]) -> tuple[int, int] | None:
@@ -157,6 +175,7 @@ def build_plan(
     ``prebuilt`` maps an engine to a binary used instead of building it (``--c-bin``).
     """
     prebuilt = dict(prebuilt or {})
+    confine_outputs(spec, target)
     wanted = engines or tuple(e.name for e in target.engines)
     for name in (*wanted, *spec.engines):
         target.engine(name)  # raises TargetError for an unknown engine

@@ -4,6 +4,7 @@ happens (bundle.pipeline.execute), so no command-line branch can combine the mod
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +50,10 @@ def make_request(spec_path: Path, *, repo: Path | None = None, bundles: Path = P
             raise UserError(f"no capture flag sets {engine} option {option}")
         if option == "dtype" and value not in DTYPES:
             raise UserError(f"--py-dtype {value}: must be float32 or float64")
+        if option == "threads" and (isinstance(value, bool) or not isinstance(value, int)
+                                    or value < 1):
+            raise UserError(f"{ENGINE_FLAGS[(engine, option)]} {value}: must be a positive integer")
+    check_timeout(timeout)
     options = CaptureOptions(
         repo=(repo or default_repo(spec_path, target)).resolve(), bundles=bundles,
         engines=("c",) if c_only else ("py",) if py_only else None,
@@ -58,6 +63,13 @@ def make_request(spec_path: Path, *, repo: Path | None = None, bundles: Path = P
     return CaptureRequest(spec_path=spec_path, options=options, target=target,
                           engine_options=chosen, in_container=in_container, image=image,
                           dry_run=dry_run)
+
+
+def check_timeout(timeout: float | None) -> None:
+    """``--timeout`` must be a positive, finite number of seconds (nan would never fire; inf and
+    negatives are not limits)."""
+    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+        raise UserError(f"--timeout {timeout:g}: must be a positive number of seconds")
 
 
 def default_repo(spec_path: Path, target: str | None) -> Path:

@@ -68,17 +68,43 @@ def _wait(proc: subprocess.Popen, timeout: float | None) -> tuple[int | None, in
 
     waiter = threading.Thread(target=reap, daemon=True)
     waiter.start()
-    waiter.join(timeout)
+    try:
+        _join(waiter, timeout)
+    except BaseException:
+        # A signal (bundle.model.errors.Interrupted) or Ctrl-C: the engine's whole process group
+        # goes with us, reaped, so nothing runs on with PPID 1 re-creating its scratch.
+        _kill_group(proc.pid)
+        waiter.join()
+        raise
     timed_out = waiter.is_alive()
     if timed_out:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        _kill_group(proc.pid)
         waiter.join()
     proc.returncode = os.waitstatus_to_exitcode(result["status"])  # keep Popen from re-waiting
     code = None if timed_out else proc.returncode
     return code, result.get("rss"), timed_out
+
+
+def _join(thread: threading.Thread, timeout: float | None) -> None:
+    """Wait for ``thread`` up to ``timeout`` seconds in short waits, not one long one: a signal
+    the kernel hands to another of our threads is acted on only when this (the main) thread
+    next runs Python code, and one long wait would hold it until the engine ends."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while thread.is_alive():
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            return
+        thread.join(_POLL_S if left is None else min(_POLL_S, left))
+
+
+_POLL_S = 0.2
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _source_digests(step: Step, roots: dict[str, str]) -> list[FileDigest]:

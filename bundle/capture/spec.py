@@ -12,6 +12,7 @@ names the file and the field, in the user's words (``spec.toml: tolerance.rtol m
 from __future__ import annotations
 
 import hashlib
+import math
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -87,6 +88,9 @@ def _fail(source: str, message: str) -> SpecError:
 def _number(value: Any, where: str, source: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _fail(source, f"{where} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        # inf passes every comparison and nan fails every one: either makes the verdict lie
+        raise _fail(source, f"{where} must be a finite number, got {value!r}")
     if value < 0:
         raise _fail(source, f"{where} must not be negative, got {value!r}")
     return float(value)

@@ -15,7 +15,7 @@ from bundle.capture.options import CaptureOptions
 from bundle.capture.plan import Plan
 from bundle.capture.runner import Event, EventSink, run_step, skipped
 from bundle.capture.target import EngineProfile
-from bundle.model.errors import TraceError
+from bundle.model.errors import SpecError, TraceError
 from bundle.model.hashing import digest, trace_digest
 from bundle.model.records import CommandRecord, EngineRun, Trace
 
@@ -41,11 +41,24 @@ def run_steps(plan: Plan, staging: Path, *, timeout: float | None = None,
             done[step.name] = False
             continue
         rec = run_step(step, staging, roots, timeout=timeout, on_event=emit)
+        if step.role == "prepare":
+            check_prepared(plan, rec)
         records.append(rec)
         done[step.name] = rec.ok
         if on_run is not None and rec.ok and step.role == "run" and step.engine:
             on_run(step.engine)
     return tuple(records)
+
+
+def check_prepared(plan: Plan, record: CommandRecord) -> None:
+    """An input the repo lacks must come out of the prepare command; one that exists nowhere is
+    bad input (exit 2, no bundle), not a partial capture run without it."""
+    inputs = Path(plan.scratch) / "inputs"
+    for f, origin in plan.input_origin.items():
+        if origin == "prepare" and not (inputs / f).is_file():
+            how = "" if record.ok else f" ({record.error or f'it exited {record.exit_code}'})"
+            raise SpecError(f"{plan.spec.source}: input file {f} is not in the repo and "
+                            f"inputs.prepare did not make it{how}")
 
 
 @dataclass(frozen=True)

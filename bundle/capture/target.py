@@ -21,7 +21,7 @@ from bundle.model.errors import TargetError
 from bundle.model.records import KeyGraph
 
 BUILTIN = ("minibragg", "nanobragg")
-PROFILE_FIELDS = {"name", "description", "image_flag", "engines", "graph"}
+PROFILE_FIELDS = {"name", "description", "image_flag", "output_flags", "engines", "graph"}
 GRAPH_FIELDS = {"keys", "parents", "amplification"}
 ENGINE_FIELDS = {"name", "prefix", "build", "sources", "run", "trace", "env", "option_flags",
                  "option_env"}
@@ -52,6 +52,11 @@ class TargetProfile:
     image_flag: str = "-floatfile"
     source: str = ""
     graph: KeyGraph | None = None  # what each trace key is computed from (bundle.analysis.roots)
+    output_flags: tuple[str, ...] = ()  # flags besides image_flag whose value an engine writes
+
+    def written_flags(self) -> tuple[str, ...]:
+        """Every flag whose value names a file an engine writes (kept inside the scratch)."""
+        return (self.image_flag, *self.output_flags)
 
     def engine(self, name: str) -> EngineProfile:
         for e in self.engines:
@@ -62,6 +67,8 @@ class TargetProfile:
 
     def to_data(self) -> dict:
         data = self._engines_data()
+        if self.output_flags:  # only when declared, so older manifests keep their shape
+            data["output_flags"] = list(self.output_flags)
         if self.graph is not None:  # a custom profile is replayed from this: keep its graph
             g = self.graph
             data["graph"] = {"keys": list(g.keys), "amplification": g.amplification,
@@ -146,6 +153,7 @@ def parse_profile(data: Mapping[str, Any], source: str = "<profile>") -> TargetP
         engines=tuple(engines),
         description=str(data.get("description", "")),
         image_flag=str(data.get("image_flag", "-floatfile")),
+        output_flags=_strings(data.get("output_flags", []), "output_flags", source),
         source=source,
         graph=parse_graph(data["graph"], data["name"], source) if "graph" in data else None,
     )

@@ -45,6 +45,7 @@ from docker.utils.build import exclude_paths
 from bundle.model.hashing import sha256_file
 from bundle.model.errors import ContainerError
 from bundle.model.files import one_line
+from bundle.container.handoff import Handoff
 from bundle.container.seam import (ContainerBuildError, ContainerEvent, EventSink, ImageInfo,
                                    Mount, RunOutcome)
 
@@ -422,17 +423,40 @@ def run(
 ) -> RunOutcome:
     """Run ``argv`` (the arguments after the image's entrypoint) in a fresh container, then remove it.
 
-    No network; ``user`` defaults to the invoking uid:gid; ``env`` is all the container gets besides
+    Confined (container_security): no network, no capabilities, no privilege gain, a read-only
+    root with a tmpfs /tmp. ``user`` defaults to the invoking uid:gid; a root caller runs as the
+    image's unprivileged user instead, its writable mounts handed over (bundle.container's
+    Handoff) and given back to root afterwards. ``env`` is all the container gets besides
     HOME=/tmp and MPLCONFIGDIR=/tmp (which it may override). ``entrypoint`` replaces the image's
     (``nb-evidence``) for probes. A run past ``timeout_s`` is killed and reported ``timed_out``.
     ``gpus`` asks the engine for every GPU (needs the NVIDIA container toolkit on the host).
     """
-    options = _container_options(image, argv, mounts, env, user or invoking_user(), workdir,
-                                 mem_limit, pids_limit, entrypoint, gpus)
+    mounts = list(mounts)
+    handoff = None
+    if user is None and os.getuid() == 0:
+        user = image_user(engine, image)
+        handoff = Handoff(mounts)
+        mounts = handoff.mounts
+    if (user or invoking_user()).split(":")[0] in ("0", "root"):
+        raise ContainerError("a container never runs as uid 0")
     try:
-        container = engine.client.containers.create(**options)
-    except _SDK_ERRORS as exc:
-        raise ContainerError(f"cannot create a container from {image.tag}: {_one_line(exc)}") from None
+        options = _container_options(image, argv, mounts, env, user or invoking_user(), workdir,
+                                     mem_limit, pids_limit, entrypoint, gpus)
+        try:
+            container = engine.client.containers.create(**options)
+        except _SDK_ERRORS as exc:
+            raise ContainerError(f"cannot create a container from {image.tag}: {_one_line(exc)}") from None
+        return _run_created(container, image, options["user"], on_event, mem_limit, timeout_s)
+    finally:
+        if handoff is not None:
+            handoff.give_back(os.getuid(), os.getgid())
+
+
+def _run_created(container, image: ImageInfo, user: str, on_event: EventSink | None,
+                 mem_limit: str, timeout_s: float | None) -> RunOutcome:
+    """Start a created container, follow it to its end, and remove it, whatever happens: on a
+    signal (bundle.model.errors.Interrupted) it is first stopped, so the capture inside gets
+    SIGTERM and cleans up its own staging and engines."""
     timed_out = threading.Event()
     timer = None
     started = time.monotonic()
@@ -442,10 +466,14 @@ def run(
             container.start()
         except _SDK_ERRORS as exc:
             raise ContainerError(f"cannot start a container from {image.tag}: {_one_line(exc)}") from None
-        _emit(on_event, "run", f"started {container.short_id} from {image.tag} as {options['user']}")
+        _emit(on_event, "run", f"started {container.short_id} from {image.tag} as {user}")
         if timeout_s is not None:
             timer = _kill_after(container, timeout_s, timed_out)
-        out, err, tail, status = _follow(container, stream, on_event)
+        try:
+            out, err, tail, status = _follow(container, stream, on_event)
+        except BaseException:
+            _stop(container)
+            raise
         exit_code = int(status.get("StatusCode", -1))
         oom = bool((container.attrs.get("State") or {}).get("OOMKilled"))
         duration = time.monotonic() - started
@@ -467,6 +495,35 @@ def run(
             pass
 
 
+def _stop(container, grace_s: int = 10) -> None:
+    try:
+        container.stop(timeout=grace_s)
+    except _SDK_ERRORS:
+        pass
+
+
+def image_user(engine: Engine, image: ImageInfo) -> str:
+    """The user an image runs as (its USER), refused when that is root: a root caller's
+    container must still not run as uid 0."""
+    try:
+        user = (engine.client.images.get(image.id).attrs.get("Config") or {}).get("User") or ""
+    except _SDK_ERRORS as exc:
+        raise ContainerError(f"cannot inspect {image.tag}: {_one_line(exc)}") from None
+    if user.split(":")[0] in ("", "0", "root"):
+        raise ContainerError(f"{image.tag} has no unprivileged USER; nb-evidence never runs a "
+                             f"container as uid 0")
+    return user
+
+
+def container_security(mem_limit: str) -> dict:
+    """The confinement every container gets (the README's trust model): no capabilities, no
+    privilege gain through setuid files, a read-only root file system. /tmp is a tmpfs, with
+    exec: the capture's scratch lives there, and it runs the C engine it builds and loads the
+    modules inductor compiles there (bundle/capture/profiles/nanobragg.toml)."""
+    return dict(cap_drop=["ALL"], security_opt=["no-new-privileges"], read_only=True,
+                tmpfs={"/tmp": f"rw,exec,nosuid,nodev,size={mem_limit}"})
+
+
 def _container_options(image: ImageInfo, argv: Sequence[str], mounts: Iterable[Mount],
                        env: Mapping[str, str] | None, user: str, workdir: str, mem_limit: str,
                        pids_limit: int, entrypoint: Sequence[str] | None, gpus: bool) -> dict:
@@ -485,6 +542,7 @@ def _container_options(image: ImageInfo, argv: Sequence[str], mounts: Iterable[M
         environment=environment, mounts=docker_mounts, network_mode="none",
         mem_limit=mem_limit, memswap_limit=mem_limit, pids_limit=pids_limit,
         labels={LABEL + "role": "run", LABEL + "image-tag": image.tag}, detach=True,
+        **container_security(mem_limit),
     )
     if entrypoint is not None:
         options["entrypoint"] = list(entrypoint)

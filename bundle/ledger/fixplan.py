@@ -625,7 +625,19 @@ def write_atomic(path: Path, data: bytes, expect: bytes | None = None) -> None:
         if expect is not None and Path(os.path.realpath(path)).read_bytes() != expect:
             raise UserError(f"{path}: changed while we were editing it; nothing written, run again")
 
-    files.write_atomic(path, data, check=unchanged)
+    refuse_read_only(path)
+    try:
+        files.write_atomic(path, data, check=unchanged)
+    except OSError as e:
+        raise UserError(f"{e.filename or path}: cannot write: {e.strerror or e}") from None
+
+
+def refuse_read_only(path: Path) -> None:
+    """A ledger its owner made read-only is refused, not silently replaced by a rename (which
+    needs only the directory to be writable, and would pass for root in any case)."""
+    mode = os.stat(os.path.realpath(path)).st_mode
+    if not mode & 0o222 or not os.access(path, os.W_OK):
+        raise UserError(f"{path}: read-only; nothing written (make it writable to attach)")
 
 
 def attach(

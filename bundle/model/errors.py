@@ -36,3 +36,15 @@ class BundleError(UserError):
 
 class ContainerError(NbError):
     """The container engine is absent, refused, or a build failed."""
+
+
+class Interrupted(BaseException):
+    """A signal (SIGINT, SIGTERM, SIGHUP) stopped the work. A BaseException, like
+    KeyboardInterrupt, so no ``except Exception`` on the way up swallows it, while every
+    ``finally`` still runs: that is where engines, containers, scratch and staging are cleaned up.
+    """
+
+    def __init__(self, signum: int):
+        super().__init__(f"interrupted by signal {signum}")
+        self.signum = signum
+        self.exit_code = 128 + signum

@@ -114,6 +114,8 @@ def read_manifest(path: Path | str) -> dict[str, Any]:
         raise BundleError(f"{file}: not UTF-8 text (byte {e.start})") from e
     except json.JSONDecodeError as e:
         raise BundleError(f"{file}: not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from e
+    except RecursionError:  # a hostile file nested deeper than the parser's stack
+        raise BundleError(f"{file}: nested too deeply to be a manifest") from None
     if not isinstance(data, dict):
         raise BundleError(f"{file}: not a JSON object (found {type(data).__name__})")
     return data

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import socket
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping
@@ -34,18 +36,67 @@ def new_bundle_id(spec_name: str, args_sha256: str, start: datetime) -> str:
 
 
 def open_staging(bundles_root: Path, bundle_id: str) -> Path:
+    """A fresh ``.staging/<id>/`` with its lock beside it (``<id>.lock``, holding our pid), after
+    removing what captures killed outright (SIGKILL, power loss) left there."""
     final = bundles_root / bundle_id
     if final.exists():
         raise BundleError(f"{final}: a bundle with this id already exists; it is never overwritten")
     staging = bundles_root / STAGING / bundle_id
+    locked = False
     try:
         staging.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_staging(staging.parent)
+        write_atomic(_lock(staging), f"{os.getpid()} {socket.gethostname()}\n".encode(),
+                     exclusive=True)
+        locked = True
         staging.mkdir()
-    except FileExistsError:
-        raise BundleError(f"{staging}: staging directory already exists") from None
     except OSError as exc:
+        if locked:
+            _lock(staging).unlink(missing_ok=True)
+        if isinstance(exc, FileExistsError):
+            raise BundleError(f"{staging}: staging directory already exists") from None
         raise BundleError(f"{bundles_root}: cannot create a bundle there ({exc.strerror})") from None
     return staging
+
+
+def _lock(staging: Path) -> Path:
+    # Beside the directory, not in it: everything in it becomes the bundle.
+    return staging.with_name(staging.name + ".lock")
+
+
+def discard_staging(staging: Path) -> None:
+    """Remove a staging directory and its lock (a capture that failed or was interrupted)."""
+    shutil.rmtree(staging, ignore_errors=True)
+    _lock(staging).unlink(missing_ok=True)
+
+
+def remove_stale_staging(staging_root: Path) -> list[Path]:
+    """Remove each staging directory whose lock names a process of this host that is gone;
+    returns those removed. A lock from another host (a container, a shared file system) is left:
+    its pid says nothing here."""
+    removed = []
+    for lock in staging_root.glob("*.lock"):
+        try:
+            pid_text, _, host = lock.read_text().strip().partition(" ")
+            pid = int(pid_text)
+        except (OSError, ValueError):
+            continue
+        if host != socket.gethostname() or _alive(pid):
+            continue
+        staging = lock.with_name(lock.name[: -len(".lock")])
+        discard_staging(staging)
+        removed.append(staging)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process, alive
+        return True
+    return True
 
 
 def list_files(directory: Path, known: Mapping[str, FileDigest] | None = None) -> list[FileDigest]:
@@ -100,6 +151,7 @@ def finish(staging: Path, bundles_root: Path, result: CaptureResult,
     if final.exists():
         raise BundleError(f"{final}: a bundle with this id already exists; it is never overwritten")
     os.rename(staging, final)
+    _lock(staging).unlink(missing_ok=True)
     return final
 
 
