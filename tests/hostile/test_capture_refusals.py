@@ -5,14 +5,14 @@ errors, all in our one-line format."""
 
 from __future__ import annotations
 
-import json
+
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from capture_hostile import (PROFILE, REPO_ROOT, bundles_in, cli_argv, cli_env, leftovers,
+from capture_hostile import (REPO_ROOT, bundles_in, cli_argv, cli_env, leftovers,
                              make_repo, one_error_line, run_cli)
 
 
