@@ -29,6 +29,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from bundle.capture.options import CaptureOptions
+from bundle.capture.request import check_timeout
 from bundle.pipeline import capture, trace_digest
 from bundle.present.vocabulary import TRUSTED_NOTE
 from bundle.analysis.compare import compare_traces, summary_json
@@ -368,6 +369,7 @@ def replay_bundle(source: Path, repo: Path | None = None, bundles: Path = Path("
     """``in_container`` None: in the recorded image when the capture was containerized (and we
     are not already inside one), natively otherwise. A tampered bundle raises ReplayTampered, a
     foreign one (without ``trust``) ReplayRefused, both before anything runs."""
+    check_timeout(timeout)  # before the bundle is even opened: a bad limit costs nothing
     source = Path(source)
     manifest, bundle_dir = _open(source)
     recorded_container = (manifest.get("environment") or {}).get("container")

@@ -5,7 +5,6 @@ errors, all in our one-line format."""
 
 from __future__ import annotations
 
-
 import shutil
 import subprocess
 from pathlib import Path

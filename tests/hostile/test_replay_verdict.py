@@ -5,6 +5,8 @@ commands, is recorded in the new manifest and report. Real tiny engines, real pr
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -57,3 +59,12 @@ def test_trust_is_recorded_in_the_new_manifest_and_report(tmp_path):
     assert manifest["trusted"] is True and manifest["replay_of"] == original.name
     assert "--trust" in (new / "report.md").read_text()
     assert nb("verify", str(new), cwd=repo).returncode == 0
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "0"])
+def test_replay_timeout_that_is_no_limit_is_one_line_exit_2(tmp_path, value):
+    proc = subprocess.run([sys.executable, "-m", "cli", "replay", str(tmp_path / "no-bundle"),
+                           "--timeout", value], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "--timeout" in proc.stderr, proc.stderr
