@@ -161,6 +161,10 @@ def test_compiled_port_natively_is_parity_with_inductor_cache_in_scratch(compile
     log = (Path(out["bundle"]) / run_py["stdout"]["path"]).read_text()
     assert int(CACHE_LINE.search(log).group(1)) > 0  # inductor really compiled C++, into scratch
     assert list(Path(scratch, "inductor").rglob("*.so"))
+    # Inductor's precompiled headers follow TMPDIR, not TORCHINDUCTOR_CACHE_DIR: in scratch too,
+    # never in the machine's own temp directory.
+    assert run_py["env"]["TMPDIR"] == scratch
+    assert list(Path(scratch).glob("torchinductor_*/precompiled_headers"))
 
 
 def test_missing_dependency_only_warns_natively(missing_repo, tmp_path):
