@@ -263,11 +263,9 @@ def _explaining_factor(c: Consistency, chain: ChainReport, ref: str, cand: str) 
 
 
 def _chain(result: CaptureResult) -> list[str]:
-    out = ["## Normalization chain", ""]
-    cmp = result.comparison
+    out, cmp = ["## Normalization chain", ""], result.comparison
     if cmp is None:
-        out.append("Not checked: no comparison.")
-        return out
+        return out + ["Not checked: no comparison."]
     chain, ref, cand = cmp.chain, cmp.ref_engine, cmp.cand_engine
     out.append(CHAIN_FORMULA)
     out.append("")
@@ -293,11 +291,9 @@ def _chain(result: CaptureResult) -> list[str]:
 
 
 def _keys(result: CaptureResult) -> list[str]:
-    out = ["## All keys (pipeline order)", ""]
-    cmp = result.comparison
+    out, cmp = ["## All keys (pipeline order)", ""], result.comparison
     if cmp is None:
-        out.append("No comparison.")
-        return out
+        return out + ["No comparison."]
     ref, cand = cmp.ref_engine, cmp.cand_engine
     widths = _widths(cmp.rows)
     fd = cmp.first_divergence
