@@ -65,7 +65,6 @@ def write_large(path: Path, engine: str, size: int, kind: str, blocks: int | Non
         head = tail = ""
     with open(path, "w") as f:
         f.write(head)
-        written = len(head)
         if blocks is None:
             blocks = max(1, (size - len(head) - len(tail)) // len(block))
         per_chunk = max(1, (8 << 20) // len(block))
