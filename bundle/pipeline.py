@@ -104,22 +104,20 @@ def execute(request: CaptureRequest, on_event: EventSink | None = None) -> Captu
     the capture runs inside the pinned image; otherwise here."""
     if request.dry_run:
         return CaptureOutcome(None, plan_request(request))
-    refuse_missing_gpu(request)
+    spec, profile = load_request(request)
+    refuse_missing_gpu(spec, request.option("py", "device"))
     if request.in_container:
         from bundle.container.incontainer import capture_in_container
 
         return CaptureOutcome(capture_in_container(request, on_event=on_event).result)
-    spec, profile = load_request(request)
     result, path = capture(spec, profile, request.options, on_event=on_event)
     from bundle.present.manifest import result_json
 
     return CaptureOutcome(result_json(result, user_path(path)))
 
 
-def refuse_missing_gpu(request: CaptureRequest) -> None:
+def refuse_missing_gpu(spec: Spec, py_device: str | None) -> None:
     """A CUDA capture on a machine without a GPU is refused before anything runs (issue 16)."""
-    spec, _profile = load_request(request)
-    py_device = next((v for e, o, v in request.engine_options if (e, o) == ("py", "device")), None)
     refusal = preflight.device_refusal(spec, environment.gpu_present(), py_device)
     if refusal:
         raise UserError(refusal)

@@ -39,8 +39,8 @@ from bundle.analysis.metrics import load_float_image
 from bundle.capture.plan import Plan, detector_shape, fill
 from bundle.capture.runner import EventSink
 from bundle.store.schema import load_manifest
-from bundle.capture.spec import parse_spec
-from bundle.capture.target import BUILTIN, load_target, parse_profile
+from bundle.capture.spec import recorded_spec
+from bundle.capture.target import BUILTIN, load_target, recorded_profile
 from bundle.analysis.trace import parse_file
 
 
@@ -80,8 +80,7 @@ def _locate(source: Path) -> tuple[dict, Path | None]:
 
 
 def _spec_and_target(manifest: Mapping[str, Any], trust: bool):
-    spec_data = {k: v for k, v in manifest["spec"].items() if k != "source" and v is not None}
-    spec = parse_spec(spec_data, source=f"{manifest['bundle_id']}:spec")
+    spec = recorded_spec(manifest["spec"], source=f"{manifest['bundle_id']}:spec")
     name = manifest["target"]["name"]
     if name in BUILTIN:
         return spec, load_target(name), False
@@ -89,8 +88,7 @@ def _spec_and_target(manifest: Mapping[str, Any], trust: bool):
         raise ReplayRefused(f"{manifest['bundle_id']}: refusing to replay without --trust: target "
                             f"{name!r} is not a built-in profile ({', '.join(BUILTIN)}); its "
                             "embedded profile runs only with --trust")
-    profile = {k: v for k, v in manifest["target"]["profile"].items() if k != "source"}
-    return spec, parse_profile(profile, source=f"{manifest['bundle_id']}:target"), True
+    return spec, recorded_profile(manifest["target"], source=f"{manifest['bundle_id']}:target"), True
 
 
 def shipped_specs(*directories: Path) -> dict[str, tuple[str, tuple[str, ...]]]:

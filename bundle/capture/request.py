@@ -29,6 +29,10 @@ class CaptureRequest:
     image: str | None = None  # for in_container; None: this checkout's content tag
     dry_run: bool = False
 
+    def option(self, engine: str, option: str) -> str | int | None:
+        """The value a flag gave one engine option (``--py-device`` -> ("py", "device")), if any."""
+        return next((v for e, o, v in self.engine_options if (e, o) == (engine, option)), None)
+
 
 def make_request(spec_path: Path, *, repo: Path | None = None, bundles: Path = Path("bundles"),
                  target: str | None = None, c_bin: Path | None = None,

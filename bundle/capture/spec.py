@@ -222,6 +222,12 @@ def _engine_options(raw_engines: Any, source: str) -> dict[str, dict[str, Any]]:
     return engines
 
 
+def recorded_spec(data: Mapping[str, Any], source: str) -> Spec:
+    """The spec a manifest recorded (``Spec.to_data``), parsed back: its ``source`` record and
+    absent (None) fields are not spec fields."""
+    return parse_spec({k: v for k, v in data.items() if k != "source" and v is not None}, source)
+
+
 def load_spec(path: Path) -> Spec:
     """Read a spec file. Errors name the file; nothing is written."""
     path = Path(path)

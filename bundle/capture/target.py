@@ -248,3 +248,10 @@ def check_identical_arguments(profile: TargetProfile, shared: tuple[str, ...],
             raise TargetError(
                 f"target {profile.name}: engine {engine} would add {clash[0]}, which the shared "
                 f"argument list already sets; the engines must get identical arguments")
+
+
+def recorded_profile(target: Mapping[str, Any], source: str) -> TargetProfile:
+    """The profile a manifest recorded (its ``target`` section), parsed back; its ``source``
+    record is not a profile field. Callers decide whether a non-built-in one may be used."""
+    profile = {k: v for k, v in target.get("profile", {}).items() if k != "source"}
+    return parse_profile(profile, source=source)

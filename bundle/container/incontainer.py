@@ -151,10 +151,9 @@ def capture_in_container(request: CaptureRequest, on_event: EventSink | None = N
         raise missing_image(request.image, exc) from None
     options.bundles.resolve().mkdir(parents=True, exist_ok=True)
     argv, mounts = inner_capture(request)
-    py_device = next((v for e, o, v in request.engine_options if (e, o) == ("py", "device")), None)
     result, exit_code = _run_inside(engine, info, argv, mounts, options.repo.resolve(),
                                     options.bundles.resolve(), on_event, "capture",
-                                    gpus=wants_gpu(loaded, py_device))
+                                    gpus=wants_gpu(loaded, request.option("py", "device")))
     return ContainerCapture(result=result, image=info, exit_code=exit_code)
 
 

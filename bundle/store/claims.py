@@ -64,14 +64,12 @@ def recompute(root: Path, manifest: Mapping[str, Any]):
     """(comparison or None, roots or None) from the logs, as the capture computed them."""
     from bundle.analysis.compare import compare_traces
     from bundle.analysis.roots import classify
-    from bundle.capture.spec import parse_spec
-    from bundle.capture.target import BUILTIN, load_target, parse_profile
+    from bundle.capture.spec import recorded_spec
+    from bundle.capture.target import BUILTIN, load_target, recorded_profile
 
-    spec_data = {k: v for k, v in manifest["spec"].items() if k != "source" and v is not None}
-    spec = parse_spec(spec_data, source=f"{root}/manifest.json:spec")
+    spec = recorded_spec(manifest["spec"], source=f"{root}/manifest.json:spec")
     name = manifest["target"]["name"]
-    profile = {k: v for k, v in manifest["target"].get("profile", {}).items() if k != "source"}
-    target = load_target(name) if name in BUILTIN else parse_profile(profile, source=name)
+    target = load_target(name) if name in BUILTIN else recorded_profile(manifest["target"], name)
     ref, cand, labels = _pair(manifest)
     if ref is None or cand is None or ref is cand:
         return None, None
