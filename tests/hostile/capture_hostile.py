@@ -19,6 +19,22 @@ args = {args}
 {extra}
 """
 ARGS = ["-fluence", "1e18", "-detpixels", "8", "-floatfile", "img.bin"]
+# A profile whose C engine is the tiny one and whose py engine runs ``code`` (python -c): a slow
+# or misbehaving engine for the signal and container tests.
+SLOW_PROFILE = """\
+name = "slow"
+[[engines]]
+name = "c"
+prefix = "TRACE_C:"
+build = ["gcc", "-O2", "-o", "{{build}}/tiny", "{{repo}}/tiny.c", "-lm"]
+run = ["{{build}}/tiny", "{{args}}"]
+trace = ["-trace_pixel", "{{slow}}", "{{fast}}"]
+[[engines]]
+name = "py"
+prefix = "TRACE_PY:"
+run = ["{{python}}", "-c", "{code}", "{{args}}"]
+trace = []
+"""
 
 
 def spec_text(args=ARGS, extra: str = "", profile: Path = PROFILE) -> str:

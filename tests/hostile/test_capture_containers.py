@@ -22,8 +22,8 @@ from bundle.container.handoff import Handoff
 from bundle.container.inner import inner_capture
 from bundle.container.seam import Mount
 from bundle.model.errors import ContainerError
-from capture_hostile import (PROFILE, REPO_ROOT, bundles_in, cli_argv, cli_env, leftovers, make_repo,
-                             run_cli)
+from capture_hostile import (PROFILE, REPO_ROOT, SLOW_PROFILE, bundles_in, cli_argv, cli_env, leftovers,
+                             make_repo, run_cli)
 
 SPEC = REPO_ROOT / "manifests" / "minibragg-roi.toml"
 
@@ -125,20 +125,8 @@ def test_asking_for_uid_0_is_refused(engine, image, user):
         container.run(engine, image, ["-c", "id"], entrypoint=["sh"], user=user)
 
 
-SLOW = """\
-name = "slow"
-[[engines]]
-name = "c"
-prefix = "TRACE_C:"
-build = ["gcc", "-O2", "-o", "{build}/tiny", "{repo}/tiny.c", "-lm"]
-run = ["{build}/tiny", "{args}"]
-trace = ["-trace_pixel", "{slow}", "{fast}"]
-[[engines]]
-name = "py"
-prefix = "TRACE_PY:"
-run = ["{python}", "-c", "import time; print('TRACE_PY: steps 10', flush=True); time.sleep(300)", "{args}"]
-trace = []
-"""
+SLOW = SLOW_PROFILE.format(code="import time; print('TRACE_PY: steps 10', flush=True); "
+                                "time.sleep(300)")
 
 
 def _ours(engine, root: Path, all_states: bool = False) -> list:

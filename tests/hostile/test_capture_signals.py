@@ -13,23 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from capture_hostile import bundles_in, cli_argv, cli_env, leftovers, make_repo, run_cli
+from capture_hostile import (SLOW_PROFILE, bundles_in, cli_argv, cli_env, leftovers, make_repo,
+                             run_cli)
 
 # The py engine writes its pid, starts a grandchild in its own process group, then sleeps.
-SLOW_PROFILE = """\
-name = "slow"
-[[engines]]
-name = "c"
-prefix = "TRACE_C:"
-build = ["gcc", "-O2", "-o", "{{build}}/tiny", "{{repo}}/tiny.c", "-lm"]
-run = ["{{build}}/tiny", "{{args}}"]
-trace = ["-trace_pixel", "{{slow}}", "{{fast}}"]
-[[engines]]
-name = "py"
-prefix = "TRACE_PY:"
-run = ["{{python}}", "-c", "{code}", "{{args}}"]
-trace = []
-"""
 ENGINE = ("import os, subprocess, sys, time; "
           "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)']); "
           "open('{pids}', 'w').write(f'{{os.getpid()}} {{child.pid}}'); "
