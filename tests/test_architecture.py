@@ -10,7 +10,8 @@ REPO = Path(__file__).resolve().parent.parent
 # Lower rank = lower layer. A module may import its own package and anything of lower rank.
 RANK = {"bundle.model": 0, "bundle.analysis": 1, "bundle.capture": 2, "bundle.present": 3,
         "bundle.store": 4, "bundle.ledger": 5, "bundle.container": 5, "bundle.pipeline": 6,
-        "bundle.replay": 7, "bundle.suite": 8, "bundle.diff": 8, "bundle.bisect": 9, "cli": 10}
+        "bundle.replay": 7, "bundle.suite": 8, "bundle.diff": 9, "bundle.gate": 10,
+        "bundle.bisect": 10, "cli": 11}
 MAX_FUNCTION_LINES = 60
 
 
