@@ -147,3 +147,30 @@ class RunOutcome:
         values["failed"] = tuple(values.get("failed") or ())
         values["roots"] = tuple(values.get("roots") or ())
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class SuiteRequest:
+    """What ``nb-evidence suite`` asks for (bundle.suite.run.run_suite carries it out)."""
+
+    suite_path: str
+    bundles: str = "bundles"
+    target: str | None = None  # None: the suite's (TOML) or "nanobragg" (upstream YAML)
+    repo: str | None = None  # None: as a capture decides (minibragg: this checkout; else cwd)
+    workers: int | None = None
+    scheduler: str | None = None
+    threads_per_run: int = 1
+    resume: bool = False
+    only: tuple[str, ...] = ()  # case ids or case/run ids
+    trace: TraceMode = "failing"
+    timeout: float | None = None  # per command, as capture --timeout
+
+
+@dataclass(frozen=True)
+class SuiteOutcome:
+    """run_suite's answer: the suite bundle written and its suite.json data. exit_code: 0 every
+    run passes, 1 any run fails (or errors)."""
+
+    path: str
+    data: Mapping[str, Any]
+    exit_code: int
