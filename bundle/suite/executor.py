@@ -35,6 +35,7 @@ import os
 import threading
 import time
 import uuid
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
@@ -157,9 +158,13 @@ def _connect(config: ExecutorConfig, on_event) -> Executor:
     workers = config.workers or default_workers(config.threads_per_run)
     # Worker processes (engines and torch hold the GIL-free work, but a crash or a kill takes one
     # worker only), one task each; no dashboard, bound to the loopback interface only.
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           dashboard_address=None, host="127.0.0.1", scheduler_port=0,
-                           memory_limit=0, silence_logs=logging.ERROR)
+    with warnings.catch_warnings():
+        # Without a dashboard the scheduler still serves its health routes, on 127.0.0.1 (the
+        # host) and port 8787 or, when taken, another: Dask warns about the fallback, harmlessly.
+        warnings.simplefilter("ignore", UserWarning)
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None, host="127.0.0.1", scheduler_port=0,
+                               memory_limit=0, silence_logs=logging.ERROR)
     try:
         client = Client(cluster)
     except BaseException:
