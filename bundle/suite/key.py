@@ -8,9 +8,11 @@ The fields, in the order ``first_changed`` reports them:
   Python source also every ``*.py`` of its package directory (the engine imports them, so a
   fault in any of them is a different engine). A prebuilt binary: its own digest.
 - ``argv``: the final shared argument list (image flag added) and the traced pixel.
-- ``inputs``: each input file's digest when the repo holds it; an input the prepare command
-  makes is keyed by the prepare TEMPLATE plus the digests of the repo files it is run from (the
-  module ``-m`` names, or any word that is a repo file): honest without running it.
+- ``inputs``: the input files the run's arguments name (a spec's inputs are "files the
+  arguments name": a run whose args do not name one does not read it), each by its digest when
+  the repo holds it; one the prepare command makes is keyed by the prepare TEMPLATE plus the
+  digests of the repo files it is run from (the module ``-m`` names, or any word that is a repo
+  file): honest without running it.
 - ``env``: the allow-listed environment variables (bundle.capture.environment) as this
   coordinating process has them (workers of a --scheduler cluster may differ: README says so).
 - ``options``: tolerance and engine options (dtype, device, threads) as the member spec has them.
@@ -106,8 +108,9 @@ def run_key(spec: Spec, profile: TargetProfile, repo: Path, *,
 
 def input_record(spec: Spec, repo: Path) -> dict[str, Any]:
     """What the inputs field digests (module docstring)."""
-    in_repo = {f: file_sha(repo / f) for f in spec.inputs.files if (repo / f).is_file()}
-    made = [f for f in spec.inputs.files if f not in in_repo]
+    named = [f for f in spec.inputs.files if f in spec.args]
+    in_repo = {f: file_sha(repo / f) for f in named if (repo / f).is_file()}
+    made = [f for f in named if f not in in_repo]
     record: dict[str, Any] = {"repo": in_repo, "prepared": made}
     if made:
         record["prepare"] = list(spec.inputs.prepare)
