@@ -25,7 +25,9 @@ def largest_difference(c: np.ndarray, py: np.ndarray) -> tuple[int, int] | None:
     """(slow, fast) of the largest finite |py - c| among bright pixels; None when none is."""
     c64, p64 = c.astype(np.float64), py.astype(np.float64)
     with np.errstate(all="ignore"):
-        bright = ((c64 >= BRIGHT_FRACTION * np.nanmax(c64)) | (p64 >= BRIGHT_FRACTION * np.nanmax(p64)))
+        # a nan or inf on either side counts as bright: it is the worst difference there is
+        bright = ((c64 >= BRIGHT_FRACTION * np.nanmax(c64)) | (p64 >= BRIGHT_FRACTION * np.nanmax(p64))
+                  | ~np.isfinite(c64) | ~np.isfinite(p64))
         diff = np.where(bright, np.abs(p64 - c64), -np.inf)
     diff = np.where(np.isnan(diff), np.inf, diff)  # a nan pixel is the worst difference
     if not np.isfinite(diff).any() and not np.isposinf(diff).any():

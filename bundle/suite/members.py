@@ -31,14 +31,15 @@ def member_args(run: Run, profile: TargetProfile) -> tuple[str, ...]:
 def member_spec(suite: Suite, run: Run, *, pixel: tuple[int, int] | None = None,
                 threads: int = 1, profile: TargetProfile | None = None) -> Spec:
     """The member capture's Spec: traced at ``pixel`` (None: untraced, the image only); every
-    engine's ``threads`` option (OMP_NUM_THREADS) is ``threads``; the suite's shared ``inputs``,
+    engine's ``threads`` option (OMP_NUM_THREADS) is ``threads``, where the profile has one; the suite's shared ``inputs``,
     ``tolerance`` and ``engines`` as a spec file would give them."""
     profile = profile or load_target(suite.target)
     defaults = dict(suite.spec_defaults)
     engines: dict[str, dict[str, Any]] = {k: dict(v) for k, v in
                                           (defaults.pop("engines", None) or {}).items()}
     for engine in profile.engines:
-        engines.setdefault(engine.name, {})["threads"] = threads
+        if "threads" in engine.option_env or "threads" in engine.option_flags:
+            engines.setdefault(engine.name, {})["threads"] = threads
     data: dict[str, Any] = {"name": member_name(suite, run), "target": suite.target,
                             "args": list(member_args(run, profile)), "engines": engines,
                             **{k: v for k, v in defaults.items() if k in ("inputs", "tolerance")}}
