@@ -32,7 +32,7 @@ class SuiteProgress:
                                 console=Console(stderr=True), transient=False)
 
     def __call__(self, event) -> None:
-        if event.kind == "info" and "shared" in event.message:
+        if event.kind == "notice":
             self._line(event.message, always=True)
         elif event.kind == "start" and self.bar is not None:
             self.bar.start()

@@ -152,7 +152,7 @@ def _connect(config: ExecutorConfig, on_event) -> Executor:
         except (OSError, TimeoutError) as exc:
             raise UserError(f"--scheduler {config.scheduler}: cannot connect ({exc})") from None
         workers = max(1, len(client.scheduler_info().get("workers", {})))
-        on_event("info", f"Dask scheduler {config.scheduler}, {workers} workers: the bundles "
+        on_event("notice", f"Dask scheduler {config.scheduler}, {workers} workers: the bundles "
                          "directory and the repo must be on a filesystem every worker shares")
         return Executor(config, client, None, workers)
     workers = config.workers or default_workers(config.threads_per_run)

@@ -31,7 +31,8 @@ TRACE_MODES = ("failing", "all", "none")
 
 @dataclass(frozen=True)
 class SuiteEvent:
-    """Progress: ``kind`` "info" (a line), "start" (total runs in ``total``), "run" (one run
+    """Progress: ``kind`` "info" (a line), "notice" (a line the user must see, even with
+    --quiet or --json: the shared filesystem a --scheduler needs), "start" (total runs in ``total``), "run" (one run
     finished: ``outcome``), "done"."""
 
     kind: str
