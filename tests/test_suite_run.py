@@ -82,6 +82,21 @@ def test_resume_unchanged_reuses_every_run(world):
     assert runs["a/polar"]["first_divergence"] == "polar"
 
 
+def test_replay_of_the_suite_bundle_replays_every_member(world):
+    _code, data = world["first"]
+    root = world["root"]
+    proc = subprocess.run([sys.executable, "-m", "cli", "replay",
+                           str(root / "bundles" / data["suite_id"]), "--repo", str(world["repo"]),
+                           "--bundles", str(root / "replays"), "--json"],
+                          capture_output=True, text=True, timeout=600, cwd=root)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    summary = json.loads(proc.stdout)
+    assert summary["reproduced"] and len(summary["replays"]) == 4
+    assert {(r["run"], r["role"]) for r in summary["replays"]} == {
+        ("a/d64", "image"), ("a/polar", "image"), ("a/polar", "trace"), ("b/d72", "image")}
+    assert all((root / "replays" / r["bundle"]).is_dir() for r in summary["replays"])
+
+
 def test_resume_reruns_exactly_what_changed(world):
     repo = world["repo"]
     with open(repo / "B.mat", "a") as fh:  # only case b's arguments name B.mat

@@ -8,6 +8,7 @@ own cwd, and the capture puts it into the bundle).
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from bundle.capture.spec import Spec, parse_spec
@@ -47,4 +48,6 @@ def member_spec(suite: Suite, run: Run, *, pixel: tuple[int, int] | None = None,
         data["description"] = run.description
     if pixel is not None:
         data["pixel"] = [int(pixel[0]), int(pixel[1])]
-    return parse_spec(data, source=f"{suite.source}#{run.case}/{run.name}")
+    spec = parse_spec(data, source=f"{suite.source}#{run.case}/{run.name}")
+    # The suite file's digest: replay knows a shipped suite's members by it (bundle.replay).
+    return replace(spec, source_sha256=suite.source_sha256)
