@@ -80,9 +80,9 @@ def test_toml_runs_args_thresholds_and_pixels_merge():
 
 @pytest.mark.parametrize("bad, words", [
     (TOML.replace('description = "two runs"', 'descripton = "two runs"'),
-     ["s.toml", "case #1", "unknown field descripton"]),
+     ["s.toml", "case geometry", "unknown field descripton"]),
     (TOML.replace('name = "tight"', 'name = "tight"\nextra_args = "x"'),
-     ["case geometry run #2", "unknown field extra_args"]),
+     ["case geometry run tight", "unknown field extra_args"]),
     (TOML.replace("[tolerance]", "[tolerence]"), ["s.toml", "unknown field tolerence"]),
     (TOML.replace('dtype = "float64"', 'dtype = "float16"'), ["engines.py.dtype"]),
     (TOML.replace("corr_min = 0.999\n", 'corr_min = "high"\n'), ["thresholds.corr_min", "number"]),

@@ -101,6 +101,12 @@ def _run_args(args: tuple[str, ...], where: str) -> tuple[str, ...]:
     return args
 
 
+def _label(raw: Any, key: str, index: int) -> str:
+    """How an error names a case or run: its id/name when it has a usable one, else #n."""
+    value = raw.get(key) if isinstance(raw, dict) else None
+    return str(value).strip() if isinstance(value, (str, int)) and str(value).strip() else f"#{index + 1}"
+
+
 def _unique(items: list, what: str, where_of) -> None:
     seen: set[str] = set()
     for key, where in where_of(items):
@@ -121,7 +127,7 @@ def _spec_defaults(data: Mapping, source: str, target: str) -> dict[str, Any]:
 
 def _toml_run(raw: Any, case: Case, case_args: tuple[str, ...], base: Thresholds,
               case_pixel, source: str, index: int) -> Run:
-    where = _where(source, case.id, f"#{index + 1}")
+    where = _where(source, case.id, _label(raw, "name", index))
     raw = _table(raw, "runs entry", where)
     _unknown(raw, RUN_FIELDS, "", where)
     name = _string(raw.get("name"), "name", where, required=True)
@@ -135,7 +141,7 @@ def _toml_run(raw: Any, case: Case, case_args: tuple[str, ...], base: Thresholds
 
 
 def _toml_case(raw: Any, defaults: Thresholds, default_pixel, source: str, index: int) -> Case:
-    where = _where(source, f"#{index + 1}")
+    where = _where(source, _label(raw, "id", index))
     raw = _table(raw, "cases entry", where)
     _unknown(raw, CASE_FIELDS, "", where)
     case_id = _string(raw.get("id"), "id", where, required=True)
