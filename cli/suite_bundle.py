@@ -73,7 +73,7 @@ def show(path: Path, json_out: bool) -> None:
     console.print(table)
     for m in data["members"]:
         if m["status"] != "pass":
-            where = f"first divergence at {m['first_divergence']}" if m.get("first_divergence") else "no traced divergence"
+            where = words.divergence_text(m)
             console.print(f"  [red]{words.status_word(m['status'])}[/] {escape(m['id'])}: {escape(where)}"
                           + (f" → ../{escape(m['trace_bundle'] or m['bundle'] or '')}/" if m.get("bundle") else ""))
 

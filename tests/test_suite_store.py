@@ -260,3 +260,28 @@ def test_a_suite_bundle_is_never_overwritten(made):
     suite = load_suite(Path(load_suite_bundle(path)["source"]["path"]))
     with pytest.raises(BundleError, match="already exists"):
         write_suite_bundle(path.parent, suite, outcomes, executor={}, trace="none", created=CREATED)
+
+
+def test_suite_writers_word_results_only_through_the_vocabularies():
+    from bundle.present import vocabulary as v
+
+    writers = ["bundle/suite/report.py", "bundle/suite/export.py", "bundle/suite/ledger.py",
+               "cli/suite_bundle.py"]
+    for rel in writers:
+        text = (REPO / rel).read_text()
+        for word in (v.OK, v.BAD, v.FIRST_DIVERGENCE_AT, v.PARITY_FAILURE, "no traced divergence"):
+            assert word not in text, (rel, word)
+
+
+def test_worst_margin_is_signed_relative_and_nan_without_thresholds():
+    import math
+
+    from bundle.suite.matrix import margin, worst_margin
+
+    assert margin("corr_min", 0.998, 0.9999) < 0 < margin("corr_min", 1.0, 0.9999)
+    assert margin("max_abs_max", 2.0, 1.0) == -1.0 and margin("max_abs_max", 0.0, 0.0) == 0.0
+    assert margin("corr_min", None, 0.9) == -1.0  # a metric the run did not produce fails
+    worst, which = worst_margin({"metrics": {"corr": 1.0, "sum_ratio": 1.01},
+                                 "thresholds": {"corr_min": 0.9999, "sum_ratio_max": 1.001}})
+    assert which == "sum_ratio_max" and worst == pytest.approx((1.001 - 1.01) / 1.001)
+    assert math.isnan(worst_margin({"metrics": {"corr": 1.0}, "thresholds": {}})[0])

@@ -16,7 +16,7 @@ from bundle.ledger import fixplan
 from bundle.model import files
 from bundle.model.errors import BundleError, UserError
 from bundle.model.hashing import sha256_file
-from bundle.present.vocabulary import FIRST_DIVERGENCE_AT, PARITY, PARITY_FAILURE, one_line
+from bundle.present.vocabulary import PARITY, PARITY_FAILURE, one_line
 from bundle.store.archive import display_path
 from bundle.suite import vocabulary as words
 from bundle.suite.model import THRESHOLD_METRICS
@@ -37,12 +37,9 @@ def _failure_text(m: Mapping[str, Any]) -> str:
 
 def _observation(m: Mapping[str, Any]) -> str:
     bits = [f"{m['id']}:"]
-    if m.get("first_divergence"):
-        bits.append(f"{FIRST_DIVERGENCE_AT} {m['first_divergence']}")
-        if m.get("roots"):
-            bits.append(f"(roots: {words.roots_text(m['roots'])})")
-    else:
-        bits.append("no traced divergence")
+    bits.append(words.divergence_text(m))
+    if m.get("first_divergence") and m.get("roots"):
+        bits.append(f"(roots: {words.roots_text(m['roots'])})")
     if m.get("pixel"):
         bits.append(f"at pixel {words.pixel_text(m['pixel'], '')}")
     text = " ".join(bits)
@@ -71,7 +68,7 @@ def suite_attempt_entry(data: Mapping[str, Any], attempt_no: int, date: str, own
         f"      - `{suite_path}/{SUITE_JSON}` - the record: the suite file and its sha256, every member's "
         f"manifest sha256 and run key; {SUITE_DIGEST_LABEL} `{suite_sha256}`",
         "    Observations/Hypotheses:",
-        *([f"      - {_observation(m)}" for m in failing] or ["      - every run passes its thresholds"]),
+        *([f"      - {_observation(m)}" for m in failing] or [f"      - {words.ALL_PASS}"]),
         "    Next Actions: (fill in)",
     ]
     return "\n".join(lines) + "\n"

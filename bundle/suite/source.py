@@ -125,17 +125,17 @@ def _spec_defaults(data: Mapping, source: str, target: str) -> dict[str, Any]:
     return defaults
 
 
-def _toml_run(raw: Any, case: Case, case_args: tuple[str, ...], base: Thresholds,
+def _toml_run(raw: Any, case_id: str, case_args: tuple[str, ...], base: Thresholds,
               case_pixel, source: str, index: int) -> Run:
-    where = _where(source, case.id, _label(raw, "name", index))
+    where = _where(source, case_id, _label(raw, "name", index))
     raw = _table(raw, "runs entry", where)
     _unknown(raw, RUN_FIELDS, "", where)
     name = _string(raw.get("name"), "name", where, required=True)
-    where = _where(source, case.id, name)
+    where = _where(source, case_id, name)
     args = case_args + _string_list(raw.get("args", []), "args", where)
     pixel = _pixel(raw["pixel"], "pixel", where) if "pixel" in raw else case_pixel
     over = parse_thresholds(raw["thresholds"], "thresholds", where) if "thresholds" in raw else Thresholds()
-    return Run(case=case.id, name=name, args=_run_args(args, where), pixel=pixel,
+    return Run(case=case_id, name=name, args=_run_args(args, where), pixel=pixel,
                thresholds=base.merged(over),
                description=_string(raw.get("description", ""), "description", where))
 
@@ -150,8 +150,7 @@ def _toml_case(raw: Any, defaults: Thresholds, default_pixel, source: str, index
     pixel = _pixel(raw["pixel"], "pixel", where) if "pixel" in raw else default_pixel
     base = defaults.merged(parse_thresholds(raw["thresholds"], "thresholds", where)
                            if "thresholds" in raw else Thresholds())
-    case = Case(id=case_id, description=_string(raw.get("description", ""), "description", where),
-                runs=())
+    description = _string(raw.get("description", ""), "description", where)
     raw_runs = raw.get("runs")
     if raw_runs is None:
         runs = (Run(case=case_id, name=DEFAULT_RUN, args=_run_args(args, _where(source, case_id, DEFAULT_RUN)),
@@ -159,9 +158,9 @@ def _toml_case(raw: Any, defaults: Thresholds, default_pixel, source: str, index
     elif not isinstance(raw_runs, list) or not raw_runs:
         raise _fail(where, "runs must be a non-empty list of [[cases.runs]] tables")
     else:
-        runs = tuple(_toml_run(r, case, args, base, pixel, source, i) for i, r in enumerate(raw_runs))
+        runs = tuple(_toml_run(r, case_id, args, base, pixel, source, i) for i, r in enumerate(raw_runs))
     _unique(list(runs), "run name", lambda rs: ((r.name, _where(source, case_id, r.name)) for r in rs))
-    return Case(id=case_id, description=case.description, runs=runs)
+    return Case(id=case_id, description=description, runs=runs)
 
 
 def parse_suite_toml(data: Mapping[str, Any], source: str, sha256: str) -> Suite:
