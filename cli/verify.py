@@ -71,7 +71,9 @@ def _verify_ledger(ledger: Path, json_out: bool) -> None:
 
     from bundle.ledger.fixplan import verify_ledger
 
-    checked = verify_ledger(ledger)
+    from bundle.suite.ledger import verify_ledger_suites
+
+    checked = verify_ledger(ledger) + verify_ledger_suites(ledger)  # capture and suite attempts
     code = 0 if all(c.problem is None for c in checked) else 1
     if json_out:
         typer.echo(json.dumps({"ledger": str(ledger), "intact": code == 0,

@@ -285,3 +285,17 @@ def test_worst_margin_is_signed_relative_and_nan_without_thresholds():
                                  "thresholds": {"corr_min": 0.9999, "sum_ratio_max": 1.001}})
     assert which == "sum_ratio_max" and worst == pytest.approx((1.001 - 1.01) / 1.001)
     assert math.isnan(worst_margin({"metrics": {"corr": 1.0}, "thresholds": {}})[0])
+
+
+def test_verify_ledger_checks_an_attached_suite_by_its_suite_json_digest(copy, tmp_path):
+    ledger = tmp_path / "fix_plan.md"
+    ledger.write_text(LEDGER)
+    assert cli("attach", str(copy), "--fix-plan", str(ledger), "--item", "SUITE-1").returncode == 0
+    ok = cli("verify", "--ledger", str(ledger), "--json")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert [b["path"] for b in json.loads(ok.stdout)["bundles"]] == [str(copy)]
+    data = load_suite_bundle(copy)
+    with open(copy.parent / data["members"][1]["bundle"] / "report.md", "a") as fh:
+        fh.write("forged\n")
+    bad = cli("verify", "--ledger", str(ledger))
+    assert bad.returncode == 1 and "suite bundle not intact" in bad.stdout

@@ -8,6 +8,7 @@ which pins every member's manifest sha256 in turn.
 
 from __future__ import annotations
 
+import re
 from datetime import date as Date
 from pathlib import Path
 from typing import Any, Mapping
@@ -23,6 +24,43 @@ from bundle.suite.model import THRESHOLD_METRICS
 from bundle.suite.store import SUITE_JSON, load_suite_bundle, suite_root, verify_suite
 
 SUITE_DIGEST_LABEL = "suite.json sha256"
+_SUITE_DIGEST = re.compile(r"`([^`\r\n]+)/suite\.json` - .*; suite\.json sha256 `([0-9a-f]{64})`")
+
+
+def ledger_suite_digests(text: str) -> list[tuple[str, str]]:
+    """(suite bundle path as written, suite.json sha256) for every suite attempt. Pure."""
+    return [(m.group(1), m.group(2)) for m in _SUITE_DIGEST.finditer(text)]
+
+
+def check_ledger_suite(ledger: Path, path: str, recorded: str) -> fixplan.LedgerBundle:
+    """A suite the ledger references: suite.json the one recorded, and the suite (every member
+    included) intact."""
+    from bundle.store.archive import find_repo_root
+
+    bases = [b for b in (find_repo_root(ledger.parent), ledger.parent, Path.cwd()) if b is not None]
+    where = Path(path) if Path(path).is_absolute() else next(
+        (b / path for b in bases if (b / path / SUITE_JSON).is_file()), bases[0] / path)
+    try:
+        actual = sha256_file(where / SUITE_JSON)[1]
+    except OSError:
+        return fixplan.LedgerBundle(path, recorded, None, None, f"{path}/{SUITE_JSON}: missing")
+    if actual != recorded:
+        return fixplan.LedgerBundle(path, recorded, actual, None, f"{path}/{SUITE_JSON}: sha256 "
+                                    f"{actual[:12]}… is not the {recorded[:12]}… the ledger recorded")
+    try:
+        intact = verify_suite(where).intact
+    except BundleError as exc:
+        return fixplan.LedgerBundle(path, recorded, actual, False, one_line(exc))
+    return fixplan.LedgerBundle(path, recorded, actual, intact,
+                                None if intact else f"{path}: suite bundle not intact")
+
+
+def verify_ledger_suites(fix_plan: Path | str) -> list[fixplan.LedgerBundle]:
+    """Every suite bundle the ledger references by suite.json digest, checked."""
+    fix_plan = Path(fix_plan)
+    text = files.decode_utf8(files.read_bytes(fix_plan, "ledger file", UserError), fix_plan,
+                             "ledger file", UserError)
+    return [check_ledger_suite(fix_plan, p, d) for p, d in ledger_suite_digests(text)]
 
 
 def _failure_text(m: Mapping[str, Any]) -> str:
