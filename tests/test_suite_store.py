@@ -299,3 +299,24 @@ def test_verify_ledger_checks_an_attached_suite_by_its_suite_json_digest(copy, t
         fh.write("forged\n")
     bad = cli("verify", "--ledger", str(ledger))
     assert bad.returncode == 1 and "suite bundle not intact" in bad.stdout
+
+
+def test_a_yaml_suite_of_errors_keeps_its_unknown_fields_and_draws(tmp_path):
+    suite = load_suite(REPO / "tests" / "fixtures" / "parity_cases.yaml")
+    outcomes = [RunOutcome(id=r.id, case=r.case, run=r.name, status="error", bundle=None,
+                           manifest_sha256=None, run_key="k", key_fields={},
+                           thresholds=r.thresholds.to_data(), error="run-c exited 2")
+                for r in suite.runs]
+    path = write_suite_bundle(tmp_path, suite, outcomes, executor={"kind": "local"}, trace="none",
+                              created=CREATED)
+    data = load_suite_bundle(path)
+    assert data["summary"] == {"runs": 5, "passed": 0, "failed": 0, "errors": 5, "reused": 0}
+    assert data["unknown_fields"]["small-detector"] == {"tags": ["geometry", "fast"]}
+    assert data["source"]["format"] == "yaml"
+    text = (path / "report.md").read_text()
+    assert "**0 of 5 pass · 5 errors · 0 reused**" in text and "| small-detector | ! error | ! error |" in text
+    assert "- error: run-c exited 2" in text
+    assert "Fields of the suite file not read" in text and "tags: ['geometry', 'fast']" in text
+    result = verify_suite(path)
+    assert result.intact and result.members == ()
+    assert (path / "plots" / "matrix.png").stat().st_size > 1000
