@@ -42,7 +42,11 @@ def attach(
     from rich.text import Text
 
     from bundle.ledger import fixplan as ledger_lib
+    from cli import suite_bundle
 
+    if suite_bundle.is_suite(bundle):  # one attempt summarizing the whole suite
+        suite_bundle.attach(bundle, fix_plan, item, owner or default_owner(), dry_run)
+        return
     result = ledger_lib.attach(bundle, fix_plan, item, owner or default_owner(), dry_run=dry_run, today=date.today())
     console = _console()
     where = escape(str(result.ledger))
@@ -91,7 +95,11 @@ def export(
     from rich.markup import escape
 
     from bundle.ledger import export as export_lib
+    from cli import suite_bundle
 
+    if suite_bundle.is_suite(bundle):  # the matrix and the failing runs' traces
+        suite_bundle.export(bundle, to)
+        return
     written = export_lib.export(bundle, to)
     console = _console()
     console.print(f"[green]exported[/] {len(written)} files to {escape(str(to))}:")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from bundle.present.vocabulary import FIRST_DIVERGENCE_AT, verdict_word
+from bundle.present.vocabulary import verdict_word
 from bundle.suite import vocabulary as words
 from bundle.suite.matrix import layout
 from bundle.suite.model import THRESHOLD_METRICS
@@ -53,7 +53,7 @@ def failing_section(m: Mapping[str, Any]) -> list[str]:
     if m.get("verdict"):
         lines.append(f"- verdict: {verdict_word(m['verdict'])}")
     if m.get("first_divergence"):
-        lines.append(f"- {FIRST_DIVERGENCE_AT} {m['first_divergence']}")
+        lines.append(f"- {words.divergence_text(m)}")
     if m.get("roots"):
         lines.append(f"- roots: {words.roots_text(m['roots'])}")
     reuse = words.reuse_text(m)
@@ -91,7 +91,7 @@ def report_markdown(data: Mapping[str, Any]) -> str:
             lines += failing_section(m)
     reused = [m for m in members if m.get("status") == "pass" and words.reuse_text(m)]
     if reused:
-        lines += ["## Reuse", ""] + [f"- {m['case']} / {m['run']}: {words.reuse_text(m)}"
+        lines += [f"## {words.REUSE_HEADING}", ""] + [f"- {m['case']} / {m['run']}: {words.reuse_text(m)}"
                                       for m in reused] + [""]
     lines += _unknown_section(data.get("unknown_fields") or {})
     return "\n".join(lines).rstrip() + "\n"

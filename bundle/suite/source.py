@@ -101,6 +101,12 @@ def _run_args(args: tuple[str, ...], where: str) -> tuple[str, ...]:
     return args
 
 
+def _label(raw: Any, key: str, index: int) -> str:
+    """How an error names a case or run: its id/name when it has a usable one, else #n."""
+    value = raw.get(key) if isinstance(raw, dict) else None
+    return str(value).strip() if isinstance(value, (str, int)) and str(value).strip() else f"#{index + 1}"
+
+
 def _unique(items: list, what: str, where_of) -> None:
     seen: set[str] = set()
     for key, where in where_of(items):
@@ -119,23 +125,23 @@ def _spec_defaults(data: Mapping, source: str, target: str) -> dict[str, Any]:
     return defaults
 
 
-def _toml_run(raw: Any, case: Case, case_args: tuple[str, ...], base: Thresholds,
+def _toml_run(raw: Any, case_id: str, case_args: tuple[str, ...], base: Thresholds,
               case_pixel, source: str, index: int) -> Run:
-    where = _where(source, case.id, f"#{index + 1}")
+    where = _where(source, case_id, _label(raw, "name", index))
     raw = _table(raw, "runs entry", where)
     _unknown(raw, RUN_FIELDS, "", where)
     name = _string(raw.get("name"), "name", where, required=True)
-    where = _where(source, case.id, name)
+    where = _where(source, case_id, name)
     args = case_args + _string_list(raw.get("args", []), "args", where)
     pixel = _pixel(raw["pixel"], "pixel", where) if "pixel" in raw else case_pixel
     over = parse_thresholds(raw["thresholds"], "thresholds", where) if "thresholds" in raw else Thresholds()
-    return Run(case=case.id, name=name, args=_run_args(args, where), pixel=pixel,
+    return Run(case=case_id, name=name, args=_run_args(args, where), pixel=pixel,
                thresholds=base.merged(over),
                description=_string(raw.get("description", ""), "description", where))
 
 
 def _toml_case(raw: Any, defaults: Thresholds, default_pixel, source: str, index: int) -> Case:
-    where = _where(source, f"#{index + 1}")
+    where = _where(source, _label(raw, "id", index))
     raw = _table(raw, "cases entry", where)
     _unknown(raw, CASE_FIELDS, "", where)
     case_id = _string(raw.get("id"), "id", where, required=True)
@@ -144,8 +150,7 @@ def _toml_case(raw: Any, defaults: Thresholds, default_pixel, source: str, index
     pixel = _pixel(raw["pixel"], "pixel", where) if "pixel" in raw else default_pixel
     base = defaults.merged(parse_thresholds(raw["thresholds"], "thresholds", where)
                            if "thresholds" in raw else Thresholds())
-    case = Case(id=case_id, description=_string(raw.get("description", ""), "description", where),
-                runs=())
+    description = _string(raw.get("description", ""), "description", where)
     raw_runs = raw.get("runs")
     if raw_runs is None:
         runs = (Run(case=case_id, name=DEFAULT_RUN, args=_run_args(args, _where(source, case_id, DEFAULT_RUN)),
@@ -153,9 +158,9 @@ def _toml_case(raw: Any, defaults: Thresholds, default_pixel, source: str, index
     elif not isinstance(raw_runs, list) or not raw_runs:
         raise _fail(where, "runs must be a non-empty list of [[cases.runs]] tables")
     else:
-        runs = tuple(_toml_run(r, case, args, base, pixel, source, i) for i, r in enumerate(raw_runs))
+        runs = tuple(_toml_run(r, case_id, args, base, pixel, source, i) for i, r in enumerate(raw_runs))
     _unique(list(runs), "run name", lambda rs: ((r.name, _where(source, case_id, r.name)) for r in rs))
-    return Case(id=case_id, description=case.description, runs=runs)
+    return Case(id=case_id, description=description, runs=runs)
 
 
 def parse_suite_toml(data: Mapping[str, Any], source: str, sha256: str) -> Suite:

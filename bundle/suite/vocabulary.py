@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from bundle.present.vocabulary import BAD, DASH, OK, fmt_plain, fmt_ratio, fmt_short, from_json, plural
+from bundle.present.vocabulary import (BAD, DASH, FIRST_DIVERGENCE_AT, OK, fmt_plain, fmt_ratio, fmt_short, from_json, plural)
 from bundle.suite.model import THRESHOLD_METRICS
 
 ERROR_MARK = "!"  # a run that produced no judgeable image (its engines failed, it timed out)
@@ -22,6 +22,17 @@ RUN_MISSING = DASH  # a matrix cell of a run name the case does not have
 # The metric names a cell and a threshold line use: short, as upstream's thresholds spell them.
 METRIC_WORDS = {"corr": "corr", "sum_ratio": "sum", "max_abs": "max|Δ|", "rmse": "rmse",
                 "mean_peak_distance": "peak dist", "peaks_matched": "peaks"}
+
+
+NO_TRACED_DIVERGENCE = "no traced divergence"
+ALL_PASS = "every run passes its thresholds"
+REUSE_HEADING = "Reuse"
+
+
+def divergence_text(member: Mapping[str, Any]) -> str:
+    """``first divergence at F_cell`` or ``no traced divergence``."""
+    fd = member.get("first_divergence")
+    return f"{FIRST_DIVERGENCE_AT} {fd}" if fd else NO_TRACED_DIVERGENCE
 
 
 def suite_title(name: str) -> str:
