@@ -27,6 +27,7 @@ app.command("show")(show_cmd.show)
 
 def _register_optional() -> None:
     """Commands from modules that may grow independently; each registers itself here."""
+    from cli import bisect as bisect_cmd
     from cli import image as image_cmd
     from cli import ledger as ledger_cmd
     from cli import replay as replay_cmd
@@ -38,6 +39,7 @@ def _register_optional() -> None:
     app.command("attach")(ledger_cmd.attach)
     app.command("export")(ledger_cmd.export)
     app.add_typer(image_cmd.image_app, name="image")
+    app.command("bisect")(bisect_cmd.bisect)
 
 
 _register_optional()
