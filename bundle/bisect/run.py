@@ -50,7 +50,7 @@ def run_bisect(request: BisectRequest, on_event: Emit | None = None) -> BisectOu
         emit(BisectEvent("note", note))
     scratch = Path(tempfile.mkdtemp(prefix="nb-evidence-bisect-"))
     try:
-        with open_executor(request, outcome.notes) as executor:
+        with open_executor(request) as executor:
             outcome.executor = executor.describe()
             _search(outcome, executor, scratch, emit)
     finally:
@@ -145,22 +145,14 @@ class SerialExecutor:
 
 
 @contextlib.contextmanager
-def open_executor(request: BisectRequest, notes: list[str]):
-    """The suite's Dask executor (bundle.suite.executor.open_executor) for more than one worker
-    or a scheduler; this process alone for one worker.
+def open_executor(request: BisectRequest):
+    """This process alone for one worker (no cluster to start for plain bisection); the suites'
+    Dask executor (bundle.suite.executor) for more workers or a scheduler."""
+    from bundle.suite.executor import ExecutorConfig
+    from bundle.suite.executor import open_executor as open_dask
 
-    INTEGRATION HOOK: until issue 13's open_executor exists, more workers fall back to one,
-    with a note."""
-    from bundle.suite import executor as suite_executor
-
-    opener = getattr(suite_executor, "open_executor", None)
     if request.scheduler is None and (request.workers or 1) <= 1:
         yield SerialExecutor()
-    elif opener is None:
-        notes.append("the Dask executor is not available in this build: one probe at a time")
-        yield SerialExecutor()
-    else:
-        config = suite_executor.ExecutorConfig(workers=request.workers,
-                                               scheduler=request.scheduler)
-        with opener(config) as executor:
-            yield executor
+        return
+    with open_dask(ExecutorConfig(workers=request.workers, scheduler=request.scheduler)) as ex:
+        yield ex

@@ -112,16 +112,15 @@ def diff_pair(outcome: BisectOutcome) -> dict[str, str | None]:
 
 
 def diff_of(bundles: Path, pair: dict[str, str | None]) -> tuple[dict | None, str | None]:
-    """INTEGRATION HOOK (issue 14's diff): the last good bundle against the first bad one, as
-    (data, Markdown) through bundle.diff when it is there; (None, None) when it is not."""
+    """The last good commit's bundle against the first bad one's (bundle.diff), as (data,
+    Markdown); (None, None) when one side was not captured."""
+    from bundle.diff.load import diff_paths
+    from bundle.diff.markdown import markdown
+
     if not (pair.get("last_good") and pair.get("first_bad")):
         return None, None
-    try:
-        from bundle import diff as diff_mod  # type: ignore[attr-defined]
-    except ImportError:
-        return None, None
-    d = diff_mod.diff_paths(bundles / pair["last_good"], bundles / pair["first_bad"])
-    return d.to_data(), diff_mod.markdown(d)
+    d = diff_paths(bundles / pair["last_good"], bundles / pair["first_bad"])
+    return d.to_data(), markdown(d)
 
 
 def write_bisect_bundle(outcome: BisectOutcome) -> Path:

@@ -197,14 +197,3 @@ def user_path(path: Path) -> str:
         return str(path)
 
 
-
-def publish(staging: Path, bundles_root: Path, bundle_id: str) -> Path:
-    """Flush a staging directory whose files are all written and rename it into place as
-    ``<bundles>/<bundle_id>`` (bundles of other kinds than a capture: bisect, suite)."""
-    _fsync_tree(staging)
-    final = bundles_root / bundle_id
-    if final.exists():
-        raise BundleError(f"{final}: a bundle with this id already exists; it is never overwritten")
-    os.rename(staging, final)
-    _lock(staging).unlink(missing_ok=True)
-    return final
