@@ -180,3 +180,22 @@ def test_not_a_repository_is_one_line_and_exit_2(tmp_path):
     (tmp_path / "plain").mkdir()
     proc = bisect_cli(tmp_path, tmp_path / "plain", "--good", "a", "--bad", "b")
     assert proc.returncode == 2 and "not a git repository" in proc.stderr
+
+
+@pytest.mark.xdist_group("bisect")
+def test_two_workers_probe_two_commits_a_round_on_the_dask_executor(tmp_path):
+    repo, shas = make_history(tmp_path, ["docs", "fault", "c-comment", "docs"])
+    small_spec(tmp_path / "spec.toml")
+    before = snapshot(repo)
+    proc = bisect_cli(tmp_path, repo, "--good", shas[0], "--bad", shas[4], "--workers", "2",
+                      "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["result"]["first_bad"]["sha"] == shas[2]
+    assert data["executor"]["kind"] == "local" and data["executor"]["workers"] == 2
+    rounds = {}
+    for p in data["probes"]:
+        rounds.setdefault(p["round"], []).append(p["sha"])
+    assert sorted(rounds[1]) == sorted([shas[0], shas[4]])
+    assert sorted(rounds[2]) == sorted([shas[1], shas[3]])  # the range split in three
+    assert snapshot(repo) == before
