@@ -18,7 +18,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 for script in ("minibragg_bench.py", "capture_bench.py", "verify_bench.py", "roots_bench.py",
-               "compare_bench.py", "inductor_bench.py"):
+               "compare_bench.py", "bisect_bench.py", "inductor_bench.py"):
     print(f"== {script}", flush=True)
     if script == "inductor_bench.py" and (shutil.which("docker") is None or subprocess.call(
             ["docker", "info"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) != 0):

@@ -36,6 +36,7 @@ def attach(
     item: str = typer.Option(..., "--item", help="Ledger item id, as in its `## [ITEM-ID] Title` heading."),
     owner: Optional[str] = typer.Option(None, "--owner", help="Who made the attempt (default: $USER)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the entry; write nothing."),
+    against: Optional[Path] = typer.Option(None, "--against", help="An older bundle: put the diff OLD -> BUNDLE in the entry."),
 ) -> None:
     """Log BUNDLE as the newest attempt of ITEM in the ledger."""
     from rich.markup import escape
@@ -47,7 +48,14 @@ def attach(
     if suite_bundle.is_suite(bundle):  # one attempt summarizing the whole suite
         suite_bundle.attach(bundle, fix_plan, item, owner or default_owner(), dry_run)
         return
-    result = ledger_lib.attach(bundle, fix_plan, item, owner or default_owner(), dry_run=dry_run, today=date.today())
+    diff_text = None
+    if against is not None:
+        from bundle.diff.load import diff_paths
+        from bundle.diff.markdown import markdown
+
+        diff_text = markdown(diff_paths(against, bundle), all_keys=False)
+    result = ledger_lib.attach(bundle, fix_plan, item, owner or default_owner(), dry_run=dry_run,
+                               today=date.today(), diff_markdown=diff_text)
     console = _console()
     where = escape(str(result.ledger))
     if result.already_attached:

@@ -196,3 +196,4 @@ def user_path(path: Path) -> str:
     except ValueError:
         return str(path)
 
+
