@@ -80,6 +80,8 @@ def make_jobs(request: SuiteRequest, suite: Suite, runs: Iterable[Run], repo: Pa
         jobs.append(MemberJob(suite=suite, run=run, repo=str(repo), bundles=str(bundles),
                               run_key=key, key_fields=fields, threads=request.threads_per_run,
                               trace=request.trace, timeout=request.timeout,
+                              # beside the bundles: on the filesystem every worker shares, and
+                              # kept, so a --resume that reruns a run does not compile again
                               build_cache=str(bundles / ".build-cache")))
     return jobs
 

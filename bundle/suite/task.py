@@ -15,7 +15,6 @@ one line: the suite goes on.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import time
 from dataclasses import dataclass, replace
@@ -53,14 +52,10 @@ class MemberJob:
 
 
 def capture_options(job: MemberJob) -> CaptureOptions:
-    """The member's options. The C engine is built once per suite through the build cache
-    (``CaptureOptions.build_cache``, the bisect work): set when this checkout's options have
-    that field; without it each member builds its own engine (correct, slower)."""
-    options = CaptureOptions(repo=Path(job.repo), bundles=Path(job.bundles), timeout=job.timeout)
-    names = {f.name for f in dataclasses.fields(CaptureOptions)}
-    if job.build_cache and "build_cache" in names:
-        options = replace(options, build_cache=job.build_cache)
-    return options
+    """The member's options. The C engine is built once per suite (and per change of its
+    sources) through the build cache (bundle.capture.buildcache), shared by every worker."""
+    return CaptureOptions(repo=Path(job.repo), bundles=Path(job.bundles), timeout=job.timeout,
+                          build_cache=job.build_cache)
 
 
 def worker_name() -> str:
