@@ -164,7 +164,8 @@ def _connect(config: ExecutorConfig, on_event) -> Executor:
         warnings.simplefilter("ignore", UserWarning)
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                dashboard_address=None, host="127.0.0.1", scheduler_port=0,
-                               memory_limit=0, silence_logs=logging.ERROR)
+                               memory_limit=0, silence_logs=logging.ERROR,
+                               preload=["bundle.suite.worker_setup"])
     try:
         client = Client(cluster)
     except BaseException:
