@@ -90,3 +90,14 @@ def test_drill_pixel_is_the_largest_difference_among_bright_pixels():
     assert drill.choose_pixel("failing", None, None, py)[0] is None
     py[5, 4] = math.nan
     assert drill.choose_pixel("failing", None, c, py)[0] == (5, 4)  # nan is the worst difference
+
+
+def test_named_inputs_are_the_repo_files_the_args_name(tmp_path):
+    from bundle.suite.run import named_inputs
+
+    (tmp_path / "A.mat").write_text("")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "x.hkl").write_text("")
+    args = ("-mat", "A.mat", "-hkl", "sub/x.hkl", "-floatfile", "img.bin", "-mat", "A.mat",
+            "-in", "../A.mat", "-abs", str(tmp_path / "A.mat"), "-dir", "sub")
+    assert named_inputs(args, tmp_path) == ("A.mat", "sub/x.hkl")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import Any
+from typing import Any, Sequence
 
 from bundle.capture.spec import Spec, parse_spec
 from bundle.capture.target import TargetProfile, load_target
@@ -30,10 +30,14 @@ def member_args(run: Run, profile: TargetProfile) -> tuple[str, ...]:
 
 
 def member_spec(suite: Suite, run: Run, *, pixel: tuple[int, int] | None = None,
-                threads: int = 1, profile: TargetProfile | None = None) -> Spec:
+                threads: int = 1, profile: TargetProfile | None = None,
+                inputs: Sequence[str] = ()) -> Spec:
     """The member capture's Spec: traced at ``pixel`` (None: untraced, the image only); every
-    engine's ``threads`` option (OMP_NUM_THREADS) is ``threads``, where the profile has one; the suite's shared ``inputs``,
-    ``tolerance`` and ``engines`` as a spec file would give them."""
+    engine's ``threads`` option (OMP_NUM_THREADS) is ``threads``, where the profile has one;
+    the suite's shared ``inputs``, ``tolerance`` and ``engines`` as a spec file would give them.
+    ``inputs``: the repo files the run's arguments name (bundle.suite.run.named_inputs), the
+    inputs of a suite that declares none (the upstream YAML: its runs read them from the
+    checkout's root)."""
     profile = profile or load_target(suite.target)
     defaults = dict(suite.spec_defaults)
     engines: dict[str, dict[str, Any]] = {k: dict(v) for k, v in
@@ -44,6 +48,8 @@ def member_spec(suite: Suite, run: Run, *, pixel: tuple[int, int] | None = None,
     data: dict[str, Any] = {"name": member_name(suite, run), "target": suite.target,
                             "args": list(member_args(run, profile)), "engines": engines,
                             **{k: v for k, v in defaults.items() if k in ("inputs", "tolerance")}}
+    if "inputs" not in data and inputs:
+        data["inputs"] = {"files": list(inputs)}
     if run.description:
         data["description"] = run.description
     if pixel is not None:

@@ -69,20 +69,33 @@ def select_runs(suite: Suite, only: Sequence[str]) -> tuple[Run, ...]:
     return tuple(r for r in suite.runs if r.case in only or r.id in only)
 
 
+def named_inputs(args: Sequence[str], repo: Path) -> tuple[str, ...]:
+    """The arguments that name a file inside the repo (relative, no ``..``), in order, once."""
+    found: list[str] = []
+    for word in args:
+        p = Path(word)
+        if (word and not p.is_absolute() and ".." not in p.parts and word not in found
+                and (repo / p).is_file()):
+            found.append(word)
+    return tuple(found)
+
+
 def make_jobs(request: SuiteRequest, suite: Suite, runs: Iterable[Run], repo: Path,
               bundles: Path) -> list[MemberJob]:
     profile = load_target(suite.target)
     jobs = []
     for run in runs:
         own = run.pixel if request.trace != "none" else None
-        spec = member_spec(suite, run, pixel=own, threads=request.threads_per_run, profile=profile)
+        inputs = () if "inputs" in suite.spec_defaults else named_inputs(run.args, repo)
+        spec = member_spec(suite, run, pixel=own, threads=request.threads_per_run,
+                           profile=profile, inputs=inputs)
         key, fields = run_key(spec, profile, repo)
         jobs.append(MemberJob(suite=suite, run=run, repo=str(repo), bundles=str(bundles),
                               run_key=key, key_fields=fields, threads=request.threads_per_run,
                               trace=request.trace, timeout=request.timeout,
                               # beside the bundles: on the filesystem every worker shares, and
                               # kept, so a --resume that reruns a run does not compile again
-                              build_cache=str(bundles / ".build-cache")))
+                              build_cache=str(bundles / ".build-cache"), inputs=inputs))
     return jobs
 
 

@@ -49,6 +49,7 @@ class MemberJob:
     timeout: float | None = None
     reason: str = ""
     build_cache: str | None = None
+    inputs: tuple[str, ...] = ()  # the repo files the args name (suites declaring no inputs)
 
 
 def capture_options(job: MemberJob) -> CaptureOptions:
@@ -116,7 +117,8 @@ def _run(job: MemberJob, base: RunOutcome) -> RunOutcome:
     profile = load_target(job.suite.target)
     options = capture_options(job)
     own = job.run.pixel if job.trace != "none" else None
-    spec = member_spec(job.suite, job.run, pixel=own, threads=job.threads, profile=profile)
+    spec = member_spec(job.suite, job.run, pixel=own, threads=job.threads, profile=profile,
+                       inputs=job.inputs)
     result, path = capture(spec, profile, options)
     outcome = replace(base, bundle=path.name, manifest_sha256=manifest_sha256(path),
                       peak_rss_kb=peak_rss(result))
@@ -140,7 +142,8 @@ def _drill_down(job: MemberJob, outcome: RunOutcome, profile, options: CaptureOp
     pixel, why = drill.choose_pixel("all" if job.trace == "all" else "failing", None, c, py)
     if pixel is None:
         return replace(outcome, pixel_reason=why)
-    spec = member_spec(job.suite, job.run, pixel=pixel, threads=job.threads, profile=profile)
+    spec = member_spec(job.suite, job.run, pixel=pixel, threads=job.threads, profile=profile,
+                       inputs=job.inputs)
     traced, trace_path = capture(spec, profile, options)
     return replace(outcome, pixel=pixel, pixel_reason=why, trace_bundle=trace_path.name,
                    trace_manifest_sha256=manifest_sha256(trace_path),
