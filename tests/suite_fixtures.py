@@ -1,6 +1,7 @@
 """A tmp minibragg checkout and a small suite over it, for the suite tests (real gcc, real torch,
 real Dask). The suite's cases read different input files (A.mat, B.mat), so that changing one
-input reruns exactly the runs whose arguments name it; one run turns on the polarization
+input reruns exactly the runs whose arguments name it; one run has an argument no engine knows (an error, not a crash of the
+suite); one run turns on the polarization
 factor's K term, where a fault can be injected into the PyTorch engine alone."""
 
 from __future__ import annotations
@@ -58,6 +59,10 @@ args = {b_args}
 name = "d72"
 args = ["-detpixels_x", "72", "-detpixels_y", "72"]
 pixel = [30, 30]
+
+[[cases.runs]]
+name = "bad"
+args = ["-detpixels_x", "72", "-detpixels_y", "72", "-no_such_flag"]
 """
 
 
