@@ -29,7 +29,7 @@ def small_spec(path: Path) -> Path:
     text = ROI_SPEC.read_text().replace('"-roi", "600", "760", "980", "1100"',
                                         '"-roi", "680", "690", "1034", "1044"')
     assert '"680", "690"' in text
-    path.write_text(text.replace('name = "minibragg-roi"', 'name = "bisect-roi"'))
+    path.write_text(text.replace('name = "minibragg-roi"', 'name = "small-roi"'))
     return path
 
 

@@ -199,3 +199,21 @@ def test_two_workers_probe_two_commits_a_round_on_the_dask_executor(tmp_path):
     assert sorted(rounds[1]) == sorted([shas[0], shas[4]])
     assert sorted(rounds[2]) == sorted([shas[1], shas[3]])  # the range split in three
     assert snapshot(repo) == before
+
+
+@pytest.mark.xdist_group("bisect")
+def test_skips_that_hide_the_first_bad_commit_give_the_candidate_range(tmp_path):
+    # 1 breaks the C build, 2 injects the fault while it is still broken, 3 fixes the build:
+    # 1 and 2 are skips, so the first bad commit is one of 1, 2, 3.
+    repo, shas = make_history(tmp_path, ["c-broken", "fault", "c-fixed"])
+    small_spec(tmp_path / "spec.toml")
+    proc = bisect_cli(tmp_path, repo, "--good", shas[0], "--bad", shas[3])
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout.startswith("first bad commit is one of 3 (skips hide it):")
+    assert f"{shas[1]} c-broken 1 (skipped)" in proc.stdout
+    assert f"{shas[2]} fault 2 (skipped)" in proc.stdout
+    [bundle] = (tmp_path / "bundles").glob("*-bisect-*")
+    data = json.loads((bundle / "bisect.json").read_text())
+    assert data["result"]["status"] == "ambiguous" and data["result"]["first_bad"] is None
+    assert [c["sha"] for c in data["result"]["candidates"]] == shas[1:]
+    assert "## Candidate range" in (bundle / "report.md").read_text()
