@@ -263,10 +263,13 @@ def _run_and_write(plan: Plan, options: CaptureOptions, bundle_id: str, start: d
     env_info = environment.collect(options.python, _cuda())
     git = environment.git_state(Path(plan.repo))
     reader = ImageReader(plan, background, preload)
-    records = run_steps(plan, staging, timeout=options.timeout, emit=emit, on_run=reader.start)
+    reused: list[str] = []
+    records = run_steps(plan, staging, timeout=options.timeout, emit=emit, on_run=reader.start,
+                        build_cache=Path(options.build_cache) if options.build_cache else None,
+                        on_note=reused.append)
     preload.wait()
     collected = collect_traces(plan, options, records, staging)
-    collected = replace(collected, notes=tuple(options.notes) + collected.notes)
+    collected = replace(collected, notes=tuple(options.notes) + tuple(reused) + collected.notes)
     comparison, compare_notes = compare_stage(plan, collected, emit)
     # Every independent divergence, not just the first (bundle.analysis.roots).
     roots = classify(comparison, plan.target.graph, plan.spec.amplification) if comparison else None

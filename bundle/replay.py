@@ -121,13 +121,21 @@ def first_difference(recorded: Sequence[str], builtin: Sequence[str]) -> str:
     return f"token {len(recorded) + 1} is missing where this checkout has {builtin[len(recorded)]!r}"
 
 
+def _suite_member(suite_name: str | None, spec_data: Mapping[str, Any]) -> bool:
+    """A member of a shipped suite (bundle.suite.members): its spec is named
+    ``<suite>-<case>-<run>``, its source is ``<suite file>#<case>/<run>`` and its sha256 is the
+    suite file's, so the shipped suite's prepare command is the one this checkout runs."""
+    path = str((spec_data.get("source") or {}).get("path") or "")
+    return bool(suite_name) and "#" in path and str(spec_data.get("name", "")).startswith(f"{suite_name}-")
+
+
 def _prepare_problem(spec_data: Mapping[str, Any], shipped: Mapping) -> str | None:
     prepare = tuple((spec_data.get("inputs") or {}).get("prepare") or ())
     if not prepare:
         return None
     digest = (spec_data.get("source") or {}).get("sha256")
     name, ours = shipped.get(digest, (None, ()))
-    if name != spec_data.get("name"):
+    if name != spec_data.get("name") and not _suite_member(name, spec_data):
         return (f"step prepare-inputs: no spec named {spec_data.get('name')!r} with sha256 "
                 f"{str(digest)[:12]}… is shipped in manifests/, so its prepare command is foreign "
                 f"(token 1 is {prepare[0]!r})")
@@ -244,7 +252,9 @@ def judge(manifest: Mapping[str, Any], bundle_dir: Path | None, new_dir: Path, s
         orig_trace = _read_trace(bundle_dir / orig["log"] if bundle_dir else None, orig["prefix"])
         orig_digest = orig.get("trace_sha256") or trace_digest(orig_trace)
         entry: dict[str, Any] = {"engine": name, "output": "trace"}
-        if orig_digest is not None and orig_digest == trace_digest(new_trace):
+        if spec.pixel is None and orig_trace is None and new_trace is None:
+            entry["verdict"] = "not traced"  # an image-only capture (a suite's untraced member)
+        elif orig_digest is not None and orig_digest == trace_digest(new_trace):
             entry["verdict"] = "identical"
         elif orig_trace is None or new_trace is None:
             entry["verdict"] = "differs"

@@ -27,17 +27,25 @@ app.command("show")(show_cmd.show)
 
 def _register_optional() -> None:
     """Commands from modules that may grow independently; each registers itself here."""
+    from cli import bisect as bisect_cmd
+    from cli import diff as diff_cmd
+    from cli import gate as gate_cmd
     from cli import image as image_cmd
     from cli import ledger as ledger_cmd
     from cli import replay as replay_cmd
+    from cli import suite as suite_cmd
     from cli import verify as verify_cmd
 
     app.command("verify")(verify_cmd.verify)
     app.command("replay")(replay_cmd.replay)
+    app.command("suite")(suite_cmd.suite)
     app.command("archive")(ledger_cmd.archive)
     app.command("attach")(ledger_cmd.attach)
     app.command("export")(ledger_cmd.export)
+    app.command("diff")(diff_cmd.diff)
+    app.command("gate")(gate_cmd.gate)
     app.add_typer(image_cmd.image_app, name="image")
+    app.command("bisect")(bisect_cmd.bisect)
 
 
 _register_optional()

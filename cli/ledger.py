@@ -36,14 +36,26 @@ def attach(
     item: str = typer.Option(..., "--item", help="Ledger item id, as in its `## [ITEM-ID] Title` heading."),
     owner: Optional[str] = typer.Option(None, "--owner", help="Who made the attempt (default: $USER)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the entry; write nothing."),
+    against: Optional[Path] = typer.Option(None, "--against", help="An older bundle: put the diff OLD -> BUNDLE in the entry."),
 ) -> None:
     """Log BUNDLE as the newest attempt of ITEM in the ledger."""
     from rich.markup import escape
     from rich.text import Text
 
     from bundle.ledger import fixplan as ledger_lib
+    from cli import suite_bundle
 
-    result = ledger_lib.attach(bundle, fix_plan, item, owner or default_owner(), dry_run=dry_run, today=date.today())
+    if suite_bundle.is_suite(bundle):  # one attempt summarizing the whole suite
+        suite_bundle.attach(bundle, fix_plan, item, owner or default_owner(), dry_run)
+        return
+    diff_text = None
+    if against is not None:
+        from bundle.diff.load import diff_paths
+        from bundle.diff.markdown import markdown
+
+        diff_text = markdown(diff_paths(against, bundle), all_keys=False)
+    result = ledger_lib.attach(bundle, fix_plan, item, owner or default_owner(), dry_run=dry_run,
+                               today=date.today(), diff_markdown=diff_text)
     console = _console()
     where = escape(str(result.ledger))
     if result.already_attached:
@@ -91,7 +103,11 @@ def export(
     from rich.markup import escape
 
     from bundle.ledger import export as export_lib
+    from cli import suite_bundle
 
+    if suite_bundle.is_suite(bundle):  # the matrix and the failing runs' traces
+        suite_bundle.export(bundle, to)
+        return
     written = export_lib.export(bundle, to)
     console = _console()
     console.print(f"[green]exported[/] {len(written)} files to {escape(str(to))}:")

@@ -32,6 +32,10 @@ def replay(
 
     if in_container and native:
         raise UserError("--in-container and --native exclude each other")
+    from bundle.suite.store import is_suite_bundle
+
+    if is_suite_bundle(source) and not dry_run:
+        _replay_suite(source, repo, bundles, trust, timeout, json_out, quiet, in_container)
     if dry_run:
         planned = replay_plan(source, repo=repo, trust=trust)
         if json_out:
@@ -83,3 +87,23 @@ def _render(summary: dict) -> None:
         console.print("[yellow]trusted[/]: --trust ran commands as the manifest recorded them")
     word = "[green]REPRODUCED[/]" if summary["reproduced"] else "[bold red]NOT REPRODUCED[/]"
     console.print(f"{word}  new bundle: {summary['bundle']}")
+
+
+def _replay_suite(source: Path, repo, bundles: Path, trust: bool, timeout, json_out: bool,
+                  quiet: bool, in_container: bool) -> None:
+    """A suite bundle: every member replayed (natively) on a LocalCluster, as the suite ran."""
+    from bundle.model.errors import UserError
+    from bundle.suite.replay import replay_suite
+
+    if in_container:
+        raise UserError(f"--in-container: replay of a suite bundle ({source}) runs natively")
+    summary = replay_suite(source, repo=repo, bundles=bundles, trust=trust, timeout=timeout)
+    if json_out:
+        print_json(summary)
+    elif not quiet:
+        for row in summary["replays"]:
+            word = "reproduced" if row["reproduced"] else "NOT reproduced"
+            typer.echo(f"{word:15} {row['run']} ({row['role']}) {row['original']} -> "
+                       f"{row['bundle'] or row['error']}")
+        typer.echo("REPRODUCED" if summary["reproduced"] else "NOT REPRODUCED")
+    raise typer.Exit(0 if summary["reproduced"] else 1)

@@ -22,4 +22,6 @@ class CaptureOptions:
     replay_of: str | None = None
     trusted: bool = False  # a replay ran foreign commands (--trust): the manifest says so
     reproduce: str | None = None
-    notes: tuple[str, ...] = ()  # put in the bundle as they are (e.g. the preflight's warning)
+    notes: tuple[str, ...] = ()
+    # A directory of cached C builds (bundle.capture.buildcache); None builds every time.
+    build_cache: str | None = None  # put in the bundle as they are (e.g. the preflight's warning)

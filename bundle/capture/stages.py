@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from bundle.analysis.trace import parse_file
+from bundle.capture.buildcache import cached_build
 from bundle.capture.options import CaptureOptions
 from bundle.capture.plan import Plan
 from bundle.capture.runner import Event, EventSink, run_step, skipped
@@ -26,10 +27,12 @@ def _quiet(_event: Event) -> None:
 
 def run_steps(plan: Plan, staging: Path, *, timeout: float | None = None,
               emit: EventSink = _quiet,
-              on_run: Callable[[str], None] | None = None) -> tuple[CommandRecord, ...]:
+              on_run: Callable[[str], None] | None = None, build_cache: Path | None = None,
+              on_note: Callable[[str], None] | None = None) -> tuple[CommandRecord, ...]:
     """Run the plan's steps in order, logs into ``staging``; a step whose requirement failed is
     recorded as skipped. ``on_run(engine)`` is called as soon as an engine's run step succeeds
-    (so its image can be read while the next engine runs)."""
+    (so its image can be read while the next engine runs). With ``build_cache``, build steps go
+    through bundle.capture.buildcache; ``on_note`` hears each reuse, for the bundle's notes."""
     roots = {"repo": plan.repo, "scratch": plan.scratch}
     records: list[CommandRecord] = []
     done: dict[str, bool] = {}
@@ -40,7 +43,7 @@ def run_steps(plan: Plan, staging: Path, *, timeout: float | None = None,
             emit(Event("skip", step.name, f"{failed_req[0]} failed", ok=False))
             done[step.name] = False
             continue
-        rec = run_step(step, staging, roots, timeout=timeout, on_event=emit)
+        rec = _run_one(step, staging, roots, timeout, emit, build_cache, on_note)
         if step.role == "prepare":
             check_prepared(plan, rec)
         records.append(rec)
@@ -48,6 +51,22 @@ def run_steps(plan: Plan, staging: Path, *, timeout: float | None = None,
         if on_run is not None and rec.ok and step.role == "run" and step.engine:
             on_run(step.engine)
     return tuple(records)
+
+
+def _run_one(step, staging: Path, roots: dict[str, str], timeout: float | None, emit: EventSink,
+             build_cache: Path | None, on_note: Callable[[str], None] | None) -> CommandRecord:
+    def run() -> CommandRecord:
+        return run_step(step, staging, roots, timeout=timeout, on_event=emit)
+
+    if build_cache is None or step.role != "build":
+        return run()
+    got = cached_build(step, staging, roots, build_cache, run)
+    if got.hit:
+        emit(Event("start", step.name, "from the build cache"))
+        emit(Event("end", step.name, got.note or "", ok=got.record.ok, wall_s=0.0))
+        if on_note is not None and got.note:
+            on_note(got.note)
+    return got.record
 
 
 def check_prepared(plan: Plan, record: CommandRecord) -> None:

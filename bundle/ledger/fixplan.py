@@ -226,11 +226,13 @@ def cause_observations(res: Mapping[str, Any], ref: str, cand: str) -> list[str]
 
 
 def attempt_entry(manifest: Mapping[str, Any], attempt_no: int, date: str, owner: str, bundle_path: str,
-                  manifest_sha256: str | None = None) -> str:
+                  manifest_sha256: str | None = None, diff_markdown: str | None = None) -> str:
     """One attempt entry in the ledger's own format (nanobragg-facts.md §6), '\\n'-terminated.
 
     The first line names the bundle id (``nb-evidence bundle `<id>```) so a second attach of the
-    same bundle is recognised.
+    same bundle is recognised. ``diff_markdown`` (``attach --against``: bundle.diff's Markdown,
+    made by the caller, which may import the diff) goes in as a ``Diff:`` field, indented into
+    the attempt.
     """
     ref, cand = engines(manifest)
     lines = [
@@ -240,9 +242,18 @@ def attempt_entry(manifest: Mapping[str, Any], attempt_no: int, date: str, owner
         *_artifacts(manifest, bundle_path.rstrip("/") or bundle_path, manifest_sha256),
         "    Observations/Hypotheses:",
         *[f"      - {o}" for o in _observations(manifest, ref, cand)],
+        *_diff_field(diff_markdown),
         "    Next Actions: (fill in)",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _diff_field(text: str | None) -> list[str]:
+    """The diff's Markdown as a field of the attempt: every line indented under it (blank lines
+    kept blank), so the attempt block holds all of it."""
+    if not text:
+        return []
+    return ["    Diff:", *[f"      {line}".rstrip() for line in text.rstrip("\n").split("\n")]]
 
 
 def _result(manifest: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -647,10 +658,12 @@ def attach(
     owner: str,
     dry_run: bool = False,
     today: Date | None = None,
+    diff_markdown: str | None = None,
 ) -> AttachResult:
     """Log a bundle as the newest attempt of ``item`` in the ledger ``fix_plan``.
 
     The bundle must verify intact. The attempt number is one more than the item's highest.
+    ``diff_markdown``: a diff against an older bundle to put in the entry (attach --against).
     Attaching a bundle the item already mentions writes nothing (``already_attached``).
     """
     bundle_dir = Path(bundle_dir)
@@ -676,7 +689,8 @@ def attach(
     day = (today or Date.today()).isoformat()
     attempt_no = it.next_attempt
     entry = attempt_entry(manifest, attempt_no, day, owner, display_path(bundle_dir, fix_plan.parent),
-                          manifest_sha256=sha256_file(bundle_dir / "manifest.json")[1])
+                          manifest_sha256=sha256_file(bundle_dir / "manifest.json")[1],
+                          diff_markdown=diff_markdown)
     new_text, inserted = insert_attempt(text, it.id, entry, bundle_id=bundle_id, source=str(fix_plan))
     if not inserted:  # pragma: no cover - the section check above already caught it
         return AttachResult(fix_plan, it.id, bundle_id, entry, attempt_no, False, True, dry_run)
