@@ -13,7 +13,7 @@ from bundle.diff.compare import diff_bundles
 from bundle.diff.model import BundleDiff, SuiteDiff
 from bundle.diff.suites import diff_suites
 from bundle.model.errors import BundleError, UserError
-from bundle.store.schema import load_manifest
+from bundle.store.schema import load_manifest, read_manifest
 from bundle.store.verify import require_intact
 
 SUITE_FILE = "suite.json"
@@ -60,8 +60,8 @@ def comparison_rows(bundle: Path) -> list[dict[str, Any]] | None:
 def load_side(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
     """A bundle's (manifest, comparison rows), verified; a bare manifest's (manifest, None)."""
     if kind_of(path) == "bundle":
-        require_intact(path)
-        return load_manifest(path), comparison_rows(path)
+        require_intact(path)  # validates the manifest against the schema: no second validation
+        return read_manifest(path), comparison_rows(path)
     return load_manifest(path), None
 
 
