@@ -43,7 +43,16 @@ def attach(
     from rich.text import Text
 
     from bundle.ledger import fixplan as ledger_lib
+    from cli import suite_bundle
 
+    if suite_bundle.is_suite(bundle):  # one attempt summarizing the whole suite
+        if against is not None:
+            from bundle.model.errors import UserError
+
+            raise UserError(f"--against {against}: attaching a suite takes no --against; "
+                            "compare suites with `nb-evidence diff`")
+        suite_bundle.attach(bundle, fix_plan, item, owner or default_owner(), dry_run)
+        return
     diff_text = None
     if against is not None:
         from bundle.diff.load import diff_paths
@@ -99,7 +108,11 @@ def export(
     from rich.markup import escape
 
     from bundle.ledger import export as export_lib
+    from cli import suite_bundle
 
+    if suite_bundle.is_suite(bundle):  # the matrix and the failing runs' traces
+        suite_bundle.export(bundle, to)
+        return
     written = export_lib.export(bundle, to)
     console = _console()
     console.print(f"[green]exported[/] {len(written)} files to {escape(str(to))}:")

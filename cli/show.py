@@ -10,7 +10,7 @@ from cli.output import print_json, stdout_console
 
 
 def show(
-    bundle: Path = typer.Argument(..., help="A bundle directory (or its manifest.json)."),
+    bundle: Path = typer.Argument(..., help="A bundle directory (or its manifest.json), or a suite bundle."),
     json_out: bool = typer.Option(False, "--json", help="Print the bundle's result object."),
 ) -> None:
     """Print a bundle's verdict, first divergence, chain, metrics and failed commands.
@@ -18,6 +18,11 @@ def show(
     A bundle directory is verified first: a forged verdict is never shown as evidence (exit 1)."""
     from bundle.store.schema import load_manifest
     from bundle.store.verify import require_intact
+    from cli import suite_bundle
+
+    if suite_bundle.is_suite(bundle):  # a suite bundle: its matrix, after verifying every member
+        suite_bundle.show(bundle, json_out)
+        return
 
     if bundle.is_dir() or bundle.name == "manifest.json":
         require_intact(bundle)

@@ -14,7 +14,7 @@ import typer
 
 
 def verify(
-    bundle: Optional[Path] = typer.Argument(None, help="Bundle directory (or its manifest.json)."),
+    bundle: Optional[Path] = typer.Argument(None, help="Bundle directory (or its manifest.json), or a suite bundle (every member is verified)."),
     ledger: Optional[Path] = typer.Option(None, "--ledger", help="Check every bundle this ledger (fix_plan.md) references, by the manifest sha256 attach recorded."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
 ) -> None:
@@ -30,6 +30,10 @@ def verify(
         raise UserError("verify: give a BUNDLE or --ledger FIX_PLAN (one of them)")
     if ledger is not None:
         _verify_ledger(ledger, json_out)
+    from cli import suite_bundle
+
+    if suite_bundle.is_suite(bundle):  # a suite bundle: itself and every member
+        suite_bundle.verify(bundle, json_out)
     result = verify_bundle(bundle)
     code = 0 if result.intact else 1
     if json_out:

@@ -146,8 +146,14 @@ def finish(staging: Path, bundles_root: Path, result: CaptureResult,
     manifest = manifest_for(files)
     write_atomic(staging / "manifest.json",
                  (json.dumps(manifest, indent=2, sort_keys=False, allow_nan=False) + "\n").encode())
+    return publish(staging, bundles_root, result.bundle_id)
+
+
+def publish(staging: Path, bundles_root: Path, bundle_id: str) -> Path:
+    """Flush the staged tree to disk and rename it to ``<bundles>/<id>/`` in one step (never over
+    an existing bundle); the staging lock goes with it. Every bundle kind ends here."""
     _fsync_tree(staging)
-    final = bundles_root / result.bundle_id
+    final = bundles_root / bundle_id
     if final.exists():
         raise BundleError(f"{final}: a bundle with this id already exists; it is never overwritten")
     os.rename(staging, final)
