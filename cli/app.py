@@ -32,10 +32,12 @@ def _register_optional() -> None:
     from cli import image as image_cmd
     from cli import ledger as ledger_cmd
     from cli import replay as replay_cmd
+    from cli import suite as suite_cmd
     from cli import verify as verify_cmd
 
     app.command("verify")(verify_cmd.verify)
     app.command("replay")(replay_cmd.replay)
+    app.command("suite")(suite_cmd.suite)
     app.command("archive")(ledger_cmd.archive)
     app.command("attach")(ledger_cmd.attach)
     app.command("export")(ledger_cmd.export)

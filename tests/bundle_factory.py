@@ -252,6 +252,7 @@ def _metrics(c: dict[str, list[float]], py: dict[str, list[float]]) -> ImageMetr
         cand=EngineImageStats("py", 150.09, 5.003, 10.006, 1, 3, py.get("I_pixel_final", [None])[0]),
         sum_ratio=1.0006, rmse=0.0021, pearson=0.99999, peaks_ref=12, peaks_cand=12,
         peaks_matched=12, mean_peak_distance=0.0, correlation_pass=True, peak_distance_pass=True,
+        max_abs_diff=0.006,
     )
 
 

@@ -96,7 +96,7 @@ def test_detector_shape(args, shape):
 def test_identical_images():
     img = spots((64, 64), POINTS)
     m = image_metrics(img, img.copy(), pixel=(30, 25))
-    assert m.pearson == 1.0 and m.sum_ratio == 1.0 and m.rmse == 0.0
+    assert m.pearson == 1.0 and m.sum_ratio == 1.0 and m.rmse == 0.0 and m.max_abs_diff == 0.0
     assert m.correlation_pass and m.peak_distance_pass is True
     assert m.peaks_ref == m.peaks_cand == m.peaks_matched == len(POINTS)
     assert m.mean_peak_distance == 0.0
@@ -104,6 +104,16 @@ def test_identical_images():
     assert (m.ref.max, m.ref.max_slow, m.ref.max_fast) == (1000.0, 10, 10)  # first maximum in memory order
     assert (m.slow, m.fast) == (64, 64)
     assert m.ref.total == pytest.approx(float(img.astype(np.float64).sum()))
+
+
+def test_max_abs_diff_is_the_largest_pixel_difference():
+    ref = spots((64, 64), POINTS)
+    cand = ref.copy()
+    cand[40, 7] -= 2.5  # the largest |c - r|, negative on purpose
+    cand[3, 3] += 1.0
+    assert image_metrics(ref, cand).max_abs_diff == pytest.approx(2.5, abs=1e-6)  # float32 pixels
+    cand[5, 5] = np.nan
+    assert math.isnan(image_metrics(ref, cand).max_abs_diff)
 
 
 @pytest.mark.parametrize("dy, dx, distance", [(0, 1, 1.0), (1, 1, math.sqrt(2)), (0, 2, 2.0), (3, 4, 5.0)])

@@ -5,7 +5,7 @@ Metrics, with r the reference image and c the candidate, sums accumulated in flo
 - total, mean, max and where (first maximum in memory order, nan pixels ignored), the value at
   the traced pixel;
 - sum_ratio = total(c) / total(r) (IEEE: ±inf or nan when total(r) is 0);
-- rmse = sqrt(mean((c - r)^2));
+- rmse = sqrt(mean((c - r)^2)); max_abs_diff = max |c - r| (nan when a pixel of either is nan);
 - pearson = sum((r - mean r)(c - mean c)) / sqrt(sum((r - mean r)^2) sum((c - mean c)^2)), nan
   (without a warning) when either image is constant or holds nan/inf; correlation_pass when
   pearson >= CORRELATION_PASS (bundle.model.thresholds);
@@ -242,7 +242,7 @@ def image_metrics(
     if sr.shape != ref.shape or sc.shape != cand.shape:
         raise ValueError("image summaries do not match the images' shapes")
     slow, fast = ref.shape
-    sse, src = _cross_terms(ref, cand, sr.mean, sc.mean)
+    sse, src, max_abs = _cross_terms(ref, cand, sr.mean, sc.mean)
     pearson = _pearson(sr.centered_sq, sc.centered_sq, src)
     matched = match_peaks(sr.peaks, sc.peaks)
     n_r, n_c = int(sr.peaks[0].size), int(sc.peaks[0].size)
@@ -263,22 +263,27 @@ def image_metrics(
         mean_peak_distance=mean_dist,
         correlation_pass=bool(pearson >= CORRELATION_PASS),
         peak_distance_pass=_peak_distance_pass(n_r, n_c, mean_dist),
+        max_abs_diff=max_abs,
     )
 
 
 def _cross_terms(ref: np.ndarray, cand: np.ndarray, mean_r: float, mean_c: float
-                 ) -> tuple[float, float]:
-    """(sum((c - r)^2), sum((r - mean r)(c - mean c))) in one blocked float64 pass."""
-    sse = src = 0.0
+                 ) -> tuple[float, float, float]:
+    """(sum((c - r)^2), sum((r - mean r)(c - mean c)), max |c - r|) in one blocked float64
+    pass (np.max propagates nan, so a nan pixel makes the max nan: the finding, not hidden)."""
+    sse = src = max_abs = 0.0
     with np.errstate(all="ignore"):
         for r, c, d in _row_blocks(ref, cand, spare=1):
             np.subtract(c, r, out=d)
             flat = d.reshape(-1)
             sse += float(np.dot(flat, flat))
+            block_max = float(np.max(np.abs(flat)))
+            max_abs = (math.nan if math.isnan(max_abs) or math.isnan(block_max)
+                       else max(max_abs, block_max))
             r -= mean_r
             c -= mean_c
             src += float(np.dot(r.reshape(-1), c.reshape(-1)))
-    return sse, src
+    return sse, src, max_abs
 
 
 def _pearson(srr: float, scc: float, src: float) -> float:

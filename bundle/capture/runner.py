@@ -16,10 +16,12 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Callable
 
 from bundle.capture.environment import command_env, redacted
+from bundle.model.errors import Interrupted
 from bundle.model.hashing import digest
 from bundle.capture.plan import Step
 from bundle.model.records import CommandRecord, FileDigest
@@ -85,12 +87,22 @@ def _wait(proc: subprocess.Popen, timeout: float | None) -> tuple[int | None, in
     return code, result.get("rss"), timed_out
 
 
+# A cooperative stop for captures that no signal reaches (a Dask worker's task thread,
+# bundle.suite.executor): while the Event set here is set, the command being waited on is
+# stopped exactly as a signal stops it (its process group killed and reaped, Interrupted raised,
+# staging and scratch cleaned up by the callers' ``finally``). Set per thread (a ContextVar).
+cancel_event: ContextVar[threading.Event | None] = ContextVar("nb_evidence_cancel", default=None)
+
+
 def _join(thread: threading.Thread, timeout: float | None) -> None:
     """Wait for ``thread`` up to ``timeout`` seconds in short waits, not one long one: a signal
     the kernel hands to another of our threads is acted on only when this (the main) thread
     next runs Python code, and one long wait would hold it until the engine ends."""
     deadline = None if timeout is None else time.monotonic() + timeout
+    stop = cancel_event.get()
     while thread.is_alive():
+        if stop is not None and stop.is_set():
+            raise Interrupted(signal.SIGINT)
         left = None if deadline is None else deadline - time.monotonic()
         if left is not None and left <= 0:
             return

@@ -304,6 +304,7 @@ class ImageMetrics:
     mean_peak_distance: float | None  # pixels, over matched peaks
     correlation_pass: bool  # pearson >= 0.999
     peak_distance_pass: bool | None  # mean distance <= 1 px (None when no peaks)
+    max_abs_diff: float = float("nan")  # max |cand - ref| over the image (nan when a pixel is)
 
 
 # --------------------------------------------------------------------------- the capture

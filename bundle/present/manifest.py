@@ -44,7 +44,8 @@ def metrics_json(m: ImageMetrics | None) -> dict | None:
     return {
         "slow": m.slow, "fast": m.fast,
         "pearson": json_float(m.pearson), "sum_ratio": json_float(m.sum_ratio),
-        "rmse": json_float(m.rmse), "peaks_matched": m.peaks_matched,
+        "rmse": json_float(m.rmse), "max_abs_diff": json_float(m.max_abs_diff),
+        "peaks_matched": m.peaks_matched,
         "peaks": {m.ref_engine: m.peaks_ref, m.cand_engine: m.peaks_cand},
         "mean_peak_distance": json_float(m.mean_peak_distance),
         "correlation_pass": m.correlation_pass, "peak_distance_pass": m.peak_distance_pass,

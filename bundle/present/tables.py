@@ -123,7 +123,8 @@ def metrics_table(result: CaptureResult) -> pa.Table:
     names, engines, values = [], [], []
     m = result.metrics
     if m is not None:
-        for name in ("sum_ratio", "rmse", "pearson", "peaks_matched", "mean_peak_distance"):
+        for name in ("sum_ratio", "rmse", "max_abs_diff", "pearson", "peaks_matched",
+                     "mean_peak_distance"):
             names.append(name), engines.append(None), values.append(_f(getattr(m, name)))
         names += ["correlation_pass", "peak_distance_pass", "slow", "fast"]
         engines += [None] * 4
