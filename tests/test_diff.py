@@ -165,40 +165,35 @@ def test_a_bundle_against_a_suite_is_one_line(world, tmp_path):
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "nope" in missing.stderr
 
 
-def _suite_dir(root: Path, name: str, members: list) -> Path:
+
+def _outcome(run_id: str, status: str, corr: float, fd: str | None) -> dict:
     from bundle.suite.model import RunOutcome
 
-    path = root / name
-    path.mkdir()
-    data = {"format_version": 1, "kind": "suite", "suite_id": name, "members":
-            [RunOutcome(id=f"{c}/{r}", case=c, run=r, status=s, bundle=None, manifest_sha256=None,
-                        run_key="k", key_fields={}, metrics={"corr": corr},
-                        thresholds={"corr_min": 0.999}, failed=() if s == "pass" else ("corr_min",),
-                        first_divergence=fd, roots=(fd,) if fd else ()).to_data()
-             for c, r, s, corr, fd in members]}
-    (path / "suite.json").write_text(json.dumps(data))
-    return path
+    case, run = run_id.split("/")
+    return RunOutcome(id=run_id, case=case, run=run, status=status, bundle=None, manifest_sha256=None,
+                      run_key="k", key_fields={}, metrics={"corr": corr},
+                      thresholds={"corr_min": 0.999}, failed=() if status == "pass" else ("corr_min",),
+                      first_divergence=fd, roots=(fd,) if fd else ()).to_data()
 
 
-def test_two_suites_matched_by_case_and_run(tmp_path):
-    """suite.json as bundle.suite.model lays it out (hand-written here: the suite bundle's
-    writer is not in this branch), read back through the CLI."""
-    before = _suite_dir(tmp_path, "before", [("a", "r1", "pass", 1.0, None),
-                                             ("a", "r2", "fail", 0.5, "F_cell"),
-                                             ("b", "r1", "pass", 1.0, None)])
-    after = _suite_dir(tmp_path, "after", [("a", "r1", "fail", 0.9, "polar"),
-                                           ("a", "r2", "pass", 1.0, None),
-                                           ("c", "r1", "pass", 1.0, None)])
-    proc = cli("diff", str(before), str(after), "--json")
-    assert proc.returncode == 1, proc.stderr
-    data = json.loads(proc.stdout)
-    assert data["kind"] == "suite" and [r["name"] for r in data["regressions"]] == ["a/r1"]
-    runs = {r["id"]: r for r in data["runs"]}
+def test_suite_diff_on_plain_data():
+    """Runs matched by case/run; a run only on one side is listed, not diffed (the real suites
+    are in tests/test_diff_suite.py)."""
+    from bundle.diff.suites import diff_suites
+
+    before = {"suite_id": "s1", "members": [_outcome("a/r1", "pass", 1.0, None),
+                                            _outcome("a/r2", "fail", 0.5, "F_cell"),
+                                            _outcome("b/r1", "pass", 1.0, None)]}
+    after = {"suite_id": "s2", "members": [_outcome("a/r1", "fail", 0.9, "polar"),
+                                           _outcome("a/r2", "pass", 1.0, None),
+                                           _outcome("c/r1", "pass", 1.0, None)]}
+    diff = diff_suites(before, after)
+    assert [r.name for r in diff.regressions] == ["a/r1"]
+    runs = {r.id: r for r in diff.runs}
     assert set(runs) == {"a/r1", "a/r2"}
-    assert runs["a/r1"]["first_divergence"] == {**runs["a/r1"]["first_divergence"], "before": None,
-                                                "after": "polar"}
-    assert runs["a/r1"]["metrics"][0]["passed_before"] is True and runs["a/r1"]["metrics"][0]["passed_after"] is False
-    assert data["only_before"] == ["b/r1"] and data["only_after"] == ["c/r1"]
-    fixed_only = cli("diff", str(before), str(_suite_dir(tmp_path, "fixed", [
-        ("a", "r1", "pass", 1.0, None), ("a", "r2", "pass", 1.0, None)])))
-    assert fixed_only.returncode == 0, fixed_only.stderr
+    assert runs["a/r1"].first_divergence.after == "polar"
+    corr = runs["a/r1"].metrics[0]
+    assert (corr.name, corr.passed_before, corr.passed_after) == ("corr", True, False)
+    assert diff.only_before == ("b/r1",) and diff.only_after == ("c/r1",)
+    assert [r.name for r in diff_suites(after, before).regressions] == ["a/r2"]
+    assert "| a/r1 | pass → fail |" in markdown(diff)
