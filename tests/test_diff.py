@@ -197,3 +197,28 @@ def test_suite_diff_on_plain_data():
     assert diff.only_before == ("b/r1",) and diff.only_after == ("c/r1",)
     assert [r.name for r in diff_suites(after, before).regressions] == ["a/r2"]
     assert "| a/r1 | pass → fail |" in markdown(diff)
+
+
+def test_still_failing_shows_its_ratio_moving():
+    from bundle.diff.results import key_changes, keys_from_rows
+
+    def rows(ratio: float) -> list[dict]:
+        return [{"key": "F_cell", "status": "match", "ratio": 1.0, "rel_diff": 0.0},
+                {"key": "F_cell", "status": "differ", "ratio": ratio, "rel_diff": abs(1 - ratio)},
+                {"key": "polar", "status": "match", "ratio": 1.0, "rel_diff": 0.0}]
+
+    [cell, polar] = key_changes(keys_from_rows(rows(0.122)), keys_from_rows(rows(0.98)))
+    assert (cell.transition, cell.before.ratio, cell.after.ratio) == ("still failing", 0.122, 0.98)
+    assert polar.transition == "unchanged"
+    [gone] = key_changes({"x": keys_from_rows(rows(0.5))["polar"]}, {})
+    assert gone.transition == "gone"
+
+
+def test_allowed_regressions_cover_the_verdict():
+    from bundle.diff.model import Regression
+    from bundle.gate.run import split_allowed
+
+    found = (Regression("fluence_photons_per_m2", "✓", "✗"), Regression("verdict", "parity", "divergence"))
+    assert split_allowed(found, ("fluence_photons_per_m2",)) == ((), found)
+    assert split_allowed(found, ()) == (found, ())
+    assert split_allowed(found[1:], ("fluence_photons_per_m2",)) == (found[1:], ())
