@@ -46,6 +46,11 @@ def attach(
     from cli import suite_bundle
 
     if suite_bundle.is_suite(bundle):  # one attempt summarizing the whole suite
+        if against is not None:
+            from bundle.model.errors import UserError
+
+            raise UserError(f"--against {against}: attaching a suite takes no --against; "
+                            "compare suites with `nb-evidence diff`")
         suite_bundle.attach(bundle, fix_plan, item, owner or default_owner(), dry_run)
         return
     diff_text = None

@@ -163,3 +163,62 @@ def test_a_bundle_against_a_suite_is_one_line(world, tmp_path):
         assert "is a suite" in proc.stderr
     missing = cli("diff", str(world["ok"]), str(tmp_path / "nope"))
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "nope" in missing.stderr
+
+
+
+def _outcome(run_id: str, status: str, corr: float, fd: str | None) -> dict:
+    from bundle.suite.model import RunOutcome
+
+    case, run = run_id.split("/")
+    return RunOutcome(id=run_id, case=case, run=run, status=status, bundle=None, manifest_sha256=None,
+                      run_key="k", key_fields={}, metrics={"corr": corr},
+                      thresholds={"corr_min": 0.999}, failed=() if status == "pass" else ("corr_min",),
+                      first_divergence=fd, roots=(fd,) if fd else ()).to_data()
+
+
+def test_suite_diff_on_plain_data():
+    """Runs matched by case/run; a run only on one side is listed, not diffed (the real suites
+    are in tests/test_diff_suite.py)."""
+    from bundle.diff.suites import diff_suites
+
+    before = {"suite_id": "s1", "members": [_outcome("a/r1", "pass", 1.0, None),
+                                            _outcome("a/r2", "fail", 0.5, "F_cell"),
+                                            _outcome("b/r1", "pass", 1.0, None)]}
+    after = {"suite_id": "s2", "members": [_outcome("a/r1", "fail", 0.9, "polar"),
+                                           _outcome("a/r2", "pass", 1.0, None),
+                                           _outcome("c/r1", "pass", 1.0, None)]}
+    diff = diff_suites(before, after)
+    assert [r.name for r in diff.regressions] == ["a/r1"]
+    runs = {r.id: r for r in diff.runs}
+    assert set(runs) == {"a/r1", "a/r2"}
+    assert runs["a/r1"].first_divergence.after == "polar"
+    corr = runs["a/r1"].metrics[0]
+    assert (corr.name, corr.passed_before, corr.passed_after) == ("corr", True, False)
+    assert diff.only_before == ("b/r1",) and diff.only_after == ("c/r1",)
+    assert [r.name for r in diff_suites(after, before).regressions] == ["a/r2"]
+    assert "| a/r1 | pass → fail |" in markdown(diff)
+
+
+def test_still_failing_shows_its_ratio_moving():
+    from bundle.diff.results import key_changes, keys_from_rows
+
+    def rows(ratio: float) -> list[dict]:
+        return [{"key": "F_cell", "status": "match", "ratio": 1.0, "rel_diff": 0.0},
+                {"key": "F_cell", "status": "differ", "ratio": ratio, "rel_diff": abs(1 - ratio)},
+                {"key": "polar", "status": "match", "ratio": 1.0, "rel_diff": 0.0}]
+
+    [cell, polar] = key_changes(keys_from_rows(rows(0.122)), keys_from_rows(rows(0.98)))
+    assert (cell.transition, cell.before.ratio, cell.after.ratio) == ("still failing", 0.122, 0.98)
+    assert polar.transition == "unchanged"
+    [gone] = key_changes({"x": keys_from_rows(rows(0.5))["polar"]}, {})
+    assert gone.transition == "gone"
+
+
+def test_allowed_regressions_cover_the_verdict():
+    from bundle.diff.model import Regression
+    from bundle.gate.run import split_allowed
+
+    found = (Regression("fluence_photons_per_m2", "✓", "✗"), Regression("verdict", "parity", "divergence"))
+    assert split_allowed(found, ("fluence_photons_per_m2",)) == ((), found)
+    assert split_allowed(found, ()) == (found, ())
+    assert split_allowed(found[1:], ("fluence_photons_per_m2",)) == (found[1:], ())

@@ -1,11 +1,11 @@
 """``diff_paths(a, b)``: the diff's only I/O. Each side is verified first (a bundle must be
 intact; a suite's suite.json must be one), then read: the manifest and comparison.parquet's
 key columns of a bundle, or a bare manifest (an archived ``manifests/archive/<id>.json``, which
-holds no tables: its keys come from the manifest's min_rtol), or a suite's suite.json."""
+holds no tables: its keys come from the manifest's min_rtol), or a suite bundle's suite.json
+(bundle.suite.store: the suite's files and every member bundle verified)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -13,16 +13,16 @@ from bundle.diff.compare import diff_bundles
 from bundle.diff.model import BundleDiff, SuiteDiff
 from bundle.diff.suites import diff_suites
 from bundle.model.errors import BundleError, UserError
-from bundle.store.schema import load_manifest
+from bundle.store.schema import load_manifest, read_manifest
 from bundle.store.verify import require_intact
+from bundle.suite.store import is_suite_bundle, load_suite_bundle, verify_suite
 
-SUITE_FILE = "suite.json"
 _KEY_COLUMNS = ["key", "status", "ratio", "rel_diff"]
 
 
 def kind_of(path: Path) -> str:
     """"suite", "bundle" or "manifest" (a bare manifest file); one line naming it otherwise."""
-    if path.is_dir() and (path / SUITE_FILE).is_file():
+    if is_suite_bundle(path):
         return "suite"
     if path.is_dir():
         return "bundle"
@@ -32,20 +32,14 @@ def kind_of(path: Path) -> str:
 
 
 def load_suite(path: Path) -> dict[str, Any]:
-    """A suite bundle's suite.json, through bundle.suite.store when it exists."""
-    try:
-        from bundle.suite import store  # type: ignore[attr-defined]
-    except ImportError:  # the suite bundle's writer is not in this checkout: read it plainly
-        store = None
-    if store is not None:
-        return store.load_suite_bundle(path)
-    try:
-        data = json.loads((path / SUITE_FILE).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleError(f"{path / SUITE_FILE}: not readable as a suite ({exc})") from None
-    if not isinstance(data, dict) or data.get("kind") != "suite":
-        raise BundleError(f"{path / SUITE_FILE}: not a suite (no \"kind\": \"suite\")")
-    return data
+    """A suite bundle's suite.json, after the suite and every member bundle verified intact."""
+    checked = verify_suite(path)
+    if not checked.intact:
+        bad = [f"{p} {s}" for p, s in checked.files if s != "OK"]
+        bad += [f"member {m.bundle} of {m.run} {m.state}" for m in checked.members if m.state != "OK"]
+        raise BundleError(f"{checked.path}: suite is not intact ({'; '.join(bad[:3])}); "
+                          "see `nb-evidence verify`")
+    return load_suite_bundle(path)
 
 
 def comparison_rows(bundle: Path) -> list[dict[str, Any]] | None:
@@ -60,8 +54,8 @@ def comparison_rows(bundle: Path) -> list[dict[str, Any]] | None:
 def load_side(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
     """A bundle's (manifest, comparison rows), verified; a bare manifest's (manifest, None)."""
     if kind_of(path) == "bundle":
-        require_intact(path)
-        return load_manifest(path), comparison_rows(path)
+        require_intact(path)  # validates the manifest against the schema: no second validation
+        return read_manifest(path), comparison_rows(path)
     return load_manifest(path), None
 
 

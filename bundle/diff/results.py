@@ -67,13 +67,10 @@ def keys_from_manifest(manifest: Mapping[str, Any]) -> dict[str, KeyState]:
 def key_changes(before: Mapping[str, KeyState], after: Mapping[str, KeyState]) -> tuple[KeyChange, ...]:
     """Every key of either side, in the after side's order then the before side's leftovers."""
     order = list(after) + [k for k in before if k not in after]
-    if not after:
-        order = list(before)
     out = []
     for key in order:
         b, a = before.get(key), after.get(key)
-        out.append(KeyChange(key, b, a, transition_of(b and b.ok if b else None,
-                                                      a and a.ok if a else None, b != a)))
+        out.append(KeyChange(key, b, a, transition_of(b.ok if b else None, a.ok if a else None)))
     return tuple(out)
 
 

@@ -24,7 +24,7 @@ def status_mark(ok: bool | None) -> str:
     return DASH if ok is None else OK if ok else BAD
 
 
-def transition_of(before: bool | None, after: bool | None, moved: bool) -> str:
+def transition_of(before: bool | None, after: bool | None) -> str:
     """A key's transition from its status before and after (None: absent on that side)."""
     if before is None and after is None:
         return UNCHANGED
