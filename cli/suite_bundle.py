@@ -22,13 +22,16 @@ def is_suite(path: Path | None) -> bool:
     return is_suite_bundle(path)
 
 
-def verify(path: Path, json_out: bool) -> None:
-    """Exit 0 when the suite bundle and every member are intact, 1 otherwise."""
+def verify(path: Path, json_out: bool, kind: str = "suite") -> None:
+    """Exit 0 when the suite (or bisect) bundle and every member are intact, 1 otherwise."""
     from rich.markup import escape
 
-    from bundle.suite.store import verify_suite
+    if kind == "bisect":
+        from bundle.bisect.verify import verify_bisect as verify_many
+    else:
+        from bundle.suite.store import verify_suite as verify_many
 
-    result = verify_suite(path)
+    result = verify_many(path)
     code = 0 if result.intact else 1
     if json_out:
         typer.echo(json.dumps(result.to_dict()))
@@ -42,7 +45,7 @@ def verify(path: Path, json_out: bool) -> None:
         detail = f": {escape(m.detail)}" if m.detail else ""
         console.print(f"  [{colour}]{m.state:8}[/] {escape(m.run)} ({m.role}) {escape(m.bundle)}{detail}")
     word = "[bold green]intact[/]" if result.intact else "[bold red]TAMPERED[/]"
-    console.print(f"{word} suite {escape(str(result.path))}: {len(result.files)} files, "
+    console.print(f"{word} {kind} {escape(str(result.path))}: {len(result.files)} files, "
                   f"{len(result.members)} member bundles")
     raise typer.Exit(code)
 

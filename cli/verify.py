@@ -14,7 +14,7 @@ import typer
 
 
 def verify(
-    bundle: Optional[Path] = typer.Argument(None, help="Bundle directory (or its manifest.json), or a suite bundle (every member is verified)."),
+    bundle: Optional[Path] = typer.Argument(None, help="Bundle directory (or its manifest.json), or a suite or bisect bundle (every member is verified)."),
     ledger: Optional[Path] = typer.Option(None, "--ledger", help="Check every bundle this ledger (fix_plan.md) references, by the manifest sha256 attach recorded."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
 ) -> None:
@@ -34,6 +34,10 @@ def verify(
 
     if suite_bundle.is_suite(bundle):  # a suite bundle: itself and every member
         suite_bundle.verify(bundle, json_out)
+    from bundle.bisect.verify import is_bisect_bundle
+
+    if is_bisect_bundle(bundle):  # a bisect bundle: itself and every probed commit's bundle
+        suite_bundle.verify(bundle, json_out, kind="bisect")
     result = verify_bundle(bundle)
     code = 0 if result.intact else 1
     if json_out:

@@ -112,3 +112,14 @@ def test_the_module_graph_sees_lazy_imports():
     graph = _module_graph()
     assert "bundle.analysis.metrics" in graph["bundle.pipeline"]
     assert "bundle.analysis.numbers" in graph["bundle.analysis.chain"]
+
+
+def test_every_package_is_installed():
+    """pyproject lists packages by name: a new sub-package missing there is absent from the
+    installed tool and the images (a replay inside the container once failed on bundle.suite)."""
+    import tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(REPO).parts)
+             for top in ("bundle", "cli", "minibragg") for p in (REPO / top).rglob("__init__.py")}
+    assert found <= listed, f"not in pyproject's packages: {sorted(found - listed)}"

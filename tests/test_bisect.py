@@ -217,3 +217,28 @@ def test_skips_that_hide_the_first_bad_commit_give_the_candidate_range(tmp_path)
     assert data["result"]["status"] == "ambiguous" and data["result"]["first_bad"] is None
     assert [c["sha"] for c in data["result"]["candidates"]] == shas[1:]
     assert "## Candidate range" in (bundle / "report.md").read_text()
+
+
+@pytest.mark.xdist_group("bisect")
+def test_verify_checks_the_bisect_bundle_and_every_probed_member(main_run, tmp_path):
+    import shutil
+
+    tmp, _repo, _shas, _before, proc = main_run
+    data = json.loads(proc.stdout)
+    copy = tmp_path / "bundles"
+    shutil.copytree(tmp / "bundles", copy, ignore=shutil.ignore_patterns(".*"))
+    bundle = copy / data["bisect_id"]
+    verify = [sys.executable, "-m", "cli", "verify", str(bundle)]
+    ok = subprocess.run(verify, capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert f"{len(data['members'])} member bundles" in ok.stdout
+    assert set(data["member_manifests"]) == set(data["members"])
+    # a member's report edited after the fact: that member is named TAMPERED, exit 1
+    member = copy / data["members"][0]
+    (member / "report.md").write_text("all good\n")
+    bad = subprocess.run(verify, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "TAMPERED" in bad.stdout and data["members"][0] in bad.stdout
+    # and bisect.json's own listed report
+    (member / "report.md").unlink()
+    (bundle / "report.md").write_text("nothing to see\n")
+    assert subprocess.run(verify, capture_output=True, text=True, timeout=120).returncode == 1

@@ -41,7 +41,9 @@ def test_two_suites(world):
     data = json.loads(proc.stdout)
     assert data["kind"] == "suite" and [r["name"] for r in data["regressions"]] == ["a/polar"]
     runs = {r["id"]: r for r in data["runs"]}
-    assert set(runs) == {"a/d64", "a/polar", "b/d72"}
+    # b/bad is the fixture's run with a bad argument: an error on both sides, not a regression
+    assert set(runs) == {"a/d64", "a/polar", "b/d72", "b/bad"}
+    assert (runs["b/bad"]["status"]["before"], runs["b/bad"]["status"]["after"]) == ("error", "error")
     assert runs["a/polar"]["first_divergence"]["after"] == "polar"
     assert runs["a/d64"]["status"] == {**runs["a/d64"]["status"], "before": "pass", "after": "pass"}
     back = _cli("diff", str(bad_suite), str(ok_suite), cwd=world["root"])

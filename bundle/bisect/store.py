@@ -14,7 +14,8 @@ renamed into place in one step (bundle.store.writer).
                                 "reason", "first_bad": {"sha", "subject", "files"} | null,
                                 "last_good": sha | null, "candidates": [{"sha", "subject",
                                 "skipped"}], "skipped": [sha]},
-                     "members": [bundle ids], "diff_pair": {"last_good", "first_bad"},
+                     "members": [bundle ids], "member_manifests": {bundle id: sha256},
+                     "diff_pair": {"last_good", "first_bad"},
                      "diff": <bundle.diff's data> | null, "notes": [...],
                      "files": [{"path", "size", "sha256"}]}
     probes.parquet  one row per probed commit (the columns of ``probes`` above)
@@ -131,6 +132,9 @@ def write_bisect_bundle(outcome: BisectOutcome) -> Path:
     bisect_id = new_bundle_id(f"bisect-{outcome.spec_name}", key, created)
     data = bisect_data(outcome, bisect_id, created)
     data["diff"], diff_md = diff_of(bundles, data["diff_pair"])
+    # each member's manifest digest, so verify can tell a member swapped after the fact
+    data["member_manifests"] = {m: sha256_file(bundles / m / "manifest.json")[1]
+                                for m in data["members"] if (bundles / m / "manifest.json").is_file()}
     staging = open_staging(bundles, bisect_id)
     try:
         (staging / "report.md").write_text(report_markdown(data, diff_md), encoding="utf-8")

@@ -255,7 +255,8 @@ class SuiteVerifyResult:
                 "members": [m.__dict__ for m in self.members]}
 
 
-def _file_state(root: Path, entry: Any) -> tuple[str, str]:
+def listed_file_state(root: Path, entry: Any) -> tuple[str, str]:
+    """(path, OK | MISSING | CHANGED) of one ``files`` entry (also bisect.json's)."""
     if not isinstance(entry, dict) or not is_safe_relpath(str(entry.get("path", ""))):
         return str(entry.get("path") if isinstance(entry, dict) else entry), "CHANGED"
     path = root.joinpath(*entry["path"].split("/"))
@@ -266,12 +267,12 @@ def _file_state(root: Path, entry: Any) -> tuple[str, str]:
     return entry["path"], "OK" if same else "CHANGED"
 
 
-def _extra_files(root: Path, listed: set[str]) -> list[str]:
+def extra_files(root: Path, listed: set[str], index: str = SUITE_JSON) -> list[str]:
     found = []
     for dirpath, _dirs, names in os.walk(root):
         for name in names:
             rel = (Path(dirpath) / name).relative_to(root).as_posix()
-            if rel != SUITE_JSON and rel not in listed:
+            if rel != index and rel not in listed:
                 found.append(rel)
     return sorted(found)
 
@@ -301,8 +302,8 @@ def verify_suite(path: Path | str) -> SuiteVerifyResult:
     """Every file of the suite bundle against suite.json, and every member bundle."""
     root = suite_root(path)
     data = load_suite_bundle(root)
-    files = [_file_state(root, entry) for entry in data["files"]]
-    files += [(rel, "EXTRA") for rel in _extra_files(root, {p for p, _ in files})]
+    files = [listed_file_state(root, entry) for entry in data["files"]]
+    files += [(rel, "EXTRA") for rel in extra_files(root, {p for p, _ in files})]
     members = []
     for m in data["members"]:
         for role, key, sha_key in (("image", "bundle", "manifest_sha256"),

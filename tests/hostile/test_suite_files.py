@@ -149,3 +149,21 @@ def test_a_listed_file_escaping_the_suite_bundle_is_not_read(tmp_path):
             "files": [{"path": "../../secret.txt", "size": 1, "sha256": "0" * 64}]}
     result = verify_suite(_suite_dir(tmp_path, data))
     assert not result.intact and result.files == (("../../secret.txt", "CHANGED"),)
+
+
+@pytest.mark.parametrize("name, text, words", [CASES[0], CASES[2], CASES[4], CASES[6], CASES[11]])
+def test_the_suite_command_refuses_a_bad_file_in_one_line_exit_2(tmp_path, name, text, words):
+    """The same refusals through `nb-evidence suite`: one line, exit 2, before any cluster
+    starts or anything is written."""
+    path = tmp_path / name
+    path.write_text(text)
+    bundles = tmp_path / "bundles"
+    proc = subprocess.run([sys.executable, "-m", "cli", "suite", str(path), "--bundles",
+                           str(bundles), "--workers", "1"], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+    assert not bundles.exists() or not any(bundles.iterdir())
