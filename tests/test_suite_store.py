@@ -314,7 +314,9 @@ def test_a_yaml_suite_of_errors_keeps_its_unknown_fields_and_draws(tmp_path):
     assert data["unknown_fields"]["small-detector"] == {"tags": ["geometry", "fast"]}
     assert data["source"]["format"] == "yaml"
     text = (path / "report.md").read_text()
-    assert "**0 of 5 pass · 5 errors · 0 reused**" in text and "| small-detector | ! error | ! error |" in text
+    assert "**0 of 5 pass · 5 errors · 0 reused**" in text and "| case | run 1 | run 2 |" in text
+    # the cases' runs differ, so the columns are positions and each cell names its run
+    assert "| small-detector | N10 ! error | N5 ! error |" in text
     assert "- error: run-c exited 2" in text
     assert "Fields of the suite file not read" in text and "tags: ['geometry', 'fast']" in text
     result = verify_suite(path)

@@ -48,26 +48,39 @@ def worst_margin(member: Mapping[str, Any]) -> tuple[float, str | None]:
     return worst, which
 
 
-def layout(members: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[str], dict]:
-    """(case ids, run names, {(case, run): member}) in suite order; run names are the union over
-    cases, in order of first appearance (runs differ per case)."""
+def layout(members: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[str], dict, bool]:
+    """(case ids, columns, {(case, column): member}, named) in suite order. When every case has
+    the same runs, the columns are those run names (named); otherwise they are positions (``run
+    1``, ``run 2``, ...) and each cell names its run, so a matrix whose cases vary in their runs
+    (the upstream file: 55 runs over 16 cases) stays as wide as its longest case, not 55 columns."""
     cases: list[str] = []
-    runs: list[str] = []
-    cells: dict[tuple[str, str], Mapping[str, Any]] = {}
+    by_case: dict[str, list[Mapping[str, Any]]] = {}
     for m in members:
-        if m["case"] not in cases:
+        if m["case"] not in by_case:
             cases.append(m["case"])
-        if m["run"] not in runs:
-            runs.append(m["run"])
-        cells[(m["case"], m["run"])] = m
-    return cases, runs, cells
+            by_case[m["case"]] = []
+        by_case[m["case"]].append(m)
+    names = [[m["run"] for m in by_case[c]] for c in cases]
+    if all(n == names[0] for n in names):
+        columns = names[0] if names else []
+        return cases, columns, {(c, m["run"]): m for c in cases for m in by_case[c]}, True
+    columns = [f"run {i + 1}" for i in range(max(len(n) for n in names))]
+    cells = {(c, columns[i]): m for c in cases for i, m in enumerate(by_case[c])}
+    return cases, columns, cells, False
 
 
 def margin_grid(members: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[str], list[list[float]]]:
-    cases, runs, cells = layout(members)
+    cases, runs, cells, _named = layout(members)
     grid = [[worst_margin(cells[(c, r)])[0] if (c, r) in cells else math.nan for r in runs]
             for c in cases]
     return cases, runs, grid
+
+
+def cell_labels(members: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+    """Each cell's run name when the columns are positions (layout), else empty strings."""
+    cases, runs, cells, named = layout(members)
+    return [["" if named or (c, r) not in cells else str(cells[(c, r)]["run"]) for r in runs]
+            for c in cases]
 
 
 def _extent(data) -> tuple[float, float, float]:
@@ -98,10 +111,12 @@ def render_matrix(members: Sequence[Mapping[str, Any]], path: Path, title: str) 
     image = ax.imshow(data, cmap=cmap, norm=TwoSlopeNorm(0.0, low, high), aspect="auto")
     ax.set_xticks(range(len(runs)), labels=runs, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(len(cases)), labels=cases, fontsize=8)
+    labels = cell_labels(members)
     for i, row in enumerate(grid):
         for j, value in enumerate(row):
             if not math.isnan(value):
-                ax.text(j, i, f"{value:+.2g}", ha="center", va="center", fontsize=7,
+                text = f"{labels[i][j]}\n{value:+.2g}" if labels[i][j] else f"{value:+.2g}"
+                ax.text(j, i, text, ha="center", va="center", fontsize=7,
                         color="white" if value < 0.6 * low or value > 0.6 * high else "black")
     ax.set_title(title, fontsize=10)
     fig.colorbar(image, ax=ax, label="worst threshold margin (< 0 fails)")

@@ -20,12 +20,17 @@ def _md(text: Any) -> str:
 
 
 def matrix_rows(members: list[Mapping[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    """(header, rows) of the matrix: "case", then one column per run name; a case without that
-    run shows a dash."""
-    cases, runs, cells = layout(members)
-    rows = [[case] + [words.cell_text(cells[(case, r)]) if (case, r) in cells else words.RUN_MISSING
-                      for r in runs] for case in cases]
-    return ["case", *runs], rows
+    """(header, rows) of the matrix: "case", then one column per run (bundle.suite.matrix.layout:
+    run names when every case has the same runs, else positions with the run named in its cell);
+    a case without that run shows a dash."""
+    cases, columns, cells, named = layout(members)
+
+    def cell(m: Mapping[str, Any]) -> str:
+        return words.cell_text(m) if named else f"{m['run']} {words.cell_text(m)}"
+
+    rows = [[case] + [cell(cells[(case, c)]) if (case, c) in cells else words.RUN_MISSING
+                      for c in columns] for case in cases]
+    return ["case", *columns], rows
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
