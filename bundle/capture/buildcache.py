@@ -33,6 +33,7 @@ from typing import Callable, Mapping
 
 from bundle.capture.environment import command_env
 from bundle.capture.plan import Step
+from bundle.capture.sources import package_files
 from bundle.model.hashing import sha256_file
 from bundle.model.records import CommandRecord, FileDigest
 
@@ -84,10 +85,11 @@ def _version_line(program: str) -> str | None:
 def build_key(step: Step, roots: Mapping[str, str]) -> str:
     """The cache key of one build step (see the module docstring)."""
     sources = []
-    for root, rel in step.sources:
+    for root, listed in step.sources:
         base = Path(roots["repo"]) if root == "repo" else Path(roots["scratch"]) / "inputs"
-        f = base / rel
-        sources.append([root, rel, sha256_file(f)[1] if f.is_file() else None])
+        for rel in package_files(base, listed) if root == "repo" else [listed]:
+            f = base / rel
+            sources.append([root, rel, sha256_file(f)[1] if f.is_file() else None])
     env = command_env(dict(step.env))
     material = {"step": step.name, "argv_template": list(step.argv_template), "env": sorted(step.env),
                 "sources": sources,

@@ -24,6 +24,7 @@ from bundle.capture.environment import command_env, redacted
 from bundle.model.errors import Interrupted
 from bundle.model.hashing import digest
 from bundle.capture.plan import Step
+from bundle.capture.sources import package_files
 from bundle.model.records import CommandRecord, FileDigest
 
 
@@ -123,8 +124,9 @@ def _source_digests(step: Step, roots: dict[str, str]) -> list[FileDigest]:
     inputs = []
     for root, rel in step.sources:
         base = Path(roots["repo"]) if root == "repo" else Path(roots["scratch"]) / "inputs"
-        if (base / rel).is_file():
-            inputs.append(digest(base / rel, rel, root))
+        for f in package_files(base, rel) if root == "repo" else [rel]:
+            if (base / f).is_file():
+                inputs.append(digest(base / f, f, root))
     return inputs
 
 

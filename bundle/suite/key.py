@@ -29,6 +29,8 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
+from bundle.capture.sources import engine_files
+
 from bundle.capture.environment import allowed
 from bundle.capture.spec import Spec
 from bundle.capture.target import TargetProfile
@@ -55,17 +57,6 @@ def file_sha(path: Path) -> str:
 def _repo_files(repo: Path, rels: list[str]) -> dict[str, str]:
     return {rel: (file_sha(repo / rel) if (repo / rel).is_file() else "absent")
             for rel in sorted(set(rels))}
-
-
-def engine_files(repo: Path, sources: tuple[str, ...]) -> list[str]:
-    """The sources and, for a Python source, the *.py files of its package directory."""
-    rels = list(sources)
-    for rel in sources:
-        if rel.endswith(".py") and (repo / rel).parent.is_dir():
-            package = (repo / rel).parent
-            rels += [str(p.relative_to(repo)) for p in package.rglob("*.py")
-                     if "__pycache__" not in p.parts]
-    return rels
 
 
 def prepare_files(repo: Path, prepare: tuple[str, ...]) -> list[str]:
