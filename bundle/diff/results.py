@@ -22,7 +22,8 @@ from bundle.present.vocabulary import CORRELATION_PASS_LINE, PEAK_DISTANCE_PASS_
 # (metric, its pass flag in result.metrics or None, the pass line)
 METRICS = (("pearson", "correlation_pass", CORRELATION_PASS_LINE),
            ("mean_peak_distance", "peak_distance_pass", PEAK_DISTANCE_PASS_LINE),
-           ("sum_ratio", None, ""), ("rmse", None, ""), ("peaks_matched", None, ""))
+           ("sum_ratio", None, ""), ("max_abs_diff", None, ""), ("rmse", None, ""),
+           ("peaks_matched", None, ""))
 
 
 def _num(v: Any) -> float | None:
