@@ -94,14 +94,16 @@ def suite(
 
 
 def _summary(outcome, wall: float) -> None:
+    from rich.markup import escape  # case ids, errors and reasons are the user's text
+
     s = outcome.data["summary"]
     console = stdout_console()
     for m in outcome.data["members"]:
         if m["status"] != "pass" or not m.get("reused") and m.get("reason"):
-            why = m.get("error") or ", ".join(m.get("failed") or ()) or ""
-            drill = f"  first divergence {m['first_divergence']}" if m.get("first_divergence") else ""
-            rerun = f"  [dim]rerun: {m['reason']}[/]" if m.get("reason") and not m.get("reused") else ""
-            console.print(f"{m['status']:5} {m['id']}  {why}{drill}{rerun}", markup=True)
+            why = escape(m.get("error") or ", ".join(m.get("failed") or ()) or "")
+            drill = f"  first divergence {escape(m['first_divergence'])}" if m.get("first_divergence") else ""
+            rerun = f"  [dim]rerun: {escape(m['reason'])}[/]" if m.get("reason") and not m.get("reused") else ""
+            console.print(f"{m['status']:5} {escape(m['id'])}  {why}{drill}{rerun}", markup=True)
     console.print(f"{s['passed']} of {s['runs']} pass, {s['failed']} fail, {s['errors']} errors, "
                   f"{s['reused']} reused  ({wall:.1f} s)")
     console.print(f"suite bundle: {outcome.path}")
