@@ -3,20 +3,26 @@
 Earlier members are found through the earlier suite bundles in the same bundles directory (their
 suite.json lists every member with its run key). A run reuses one only when the run key is the
 same AND the member (and its drill-down member, if any) still verifies
-(bundle.suite.store.check_member: present, the manifest recorded, intact). Anything else
-reruns, with the reason: the first run-key field that changed, "no earlier member", or "earlier
+(bundle.suite.store.check_member: present, the manifest recorded, intact) AND the member's own
+manifest matches the run (its arguments, the digests of the repo files it read); the reused
+figures (metrics, verdict, first divergence, roots) are then read from the members' manifests,
+never taken from suite.json, which is only an index. Anything else reruns, with the reason: the first run-key field that changed, "no earlier member", or "earlier
 member failed verification". The thresholds are not part of the key: a reused run is judged
 again against today's, and reruns when it now needs a drill-down its member lacks.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
+from bundle.capture.target import load_target
 from bundle.model.errors import BundleError
-from bundle.suite.judge import judge
+from bundle.store.verify import file_sha256
+from bundle.suite.judge import judge, run_metrics
+from bundle.suite.members import member_spec
 from bundle.suite.key import first_changed
 from bundle.suite.model import RunOutcome
 from bundle.suite.store import check_member, is_suite_bundle, load_suite_bundle
@@ -25,6 +31,7 @@ from bundle.suite.task import MemberJob
 REUSED = "reused: same run key, member verifies"
 NO_EARLIER = "no earlier member"
 FAILED_VERIFY = "earlier member failed verification"
+MISMATCH = "earlier member is not what its suite.json says"
 
 
 def earlier_members(bundles: Path) -> Iterator[RunOutcome]:
@@ -54,6 +61,50 @@ def verifies(bundles: Path, old: RunOutcome) -> bool:
     return all(c.state == "OK" for c in checks)
 
 
+def _manifest(bundles: Path, bundle_id: str) -> dict:
+    return json.loads((bundles / bundle_id / "manifest.json").read_text(encoding="utf-8"))
+
+
+def mismatch(bundles: Path, old: RunOutcome, job: MemberJob) -> str | None:
+    """Why the verified member on disk is not this run's (None when it is): its argument list
+    must be the member spec's and every repo file its commands read must still have the digest
+    recorded. suite.json is someone's file; the member's own manifest is what verify checked."""
+    manifest = _manifest(bundles, old.bundle)
+    own = job.run.pixel if job.trace != "none" else None
+    spec = member_spec(job.suite, job.run, pixel=own, threads=job.threads,
+                       profile=load_target(job.suite.target), inputs=job.inputs)
+    if list(manifest["spec"].get("args") or []) != list(spec.args):
+        return "its arguments are not this run's"
+    repo = Path(job.repo)
+    # as the run key: an input file counts when the run's arguments name it (bundle.suite.key)
+    unread = set(spec.inputs.files) - set(spec.args)
+    for command in manifest["commands"]:
+        for f in command.get("inputs") or ():
+            if f.get("path") in unread:
+                continue
+            here = repo / str(f.get("path"))
+            if f.get("root") == "repo" and (not here.is_file()
+                                            or file_sha256(here) != f.get("sha256")):
+                return f"{f['path']} changed"
+    return None
+
+
+def recorded(bundles: Path, old: RunOutcome) -> RunOutcome:
+    """The outcome's figures as the members' manifests hold them (not as suite.json says)."""
+    manifest = _manifest(bundles, old.bundle)
+    image = manifest["result"]
+    traced = _manifest(bundles, old.trace_bundle)["result"] if old.trace_bundle else \
+        image if manifest["spec"].get("pixel") else None
+    if traced is None:  # an untraced image member: no verdict, no divergence
+        return replace(old, metrics=run_metrics(image.get("metrics") or {}), verdict=None,
+                       first_divergence=None, roots=())
+    first = traced.get("first_divergence")
+    return replace(old, metrics=run_metrics(image.get("metrics") or {}),
+                   verdict=traced.get("verdict"),
+                   first_divergence=first.get("key") if isinstance(first, dict) else None,
+                   roots=tuple(r["key"] for r in traced.get("roots") or () if isinstance(r, dict)))
+
+
 def reuse(job: MemberJob, old: RunOutcome) -> RunOutcome | None:
     """The earlier outcome as this run's, judged against today's thresholds; None when it would
     now need a drill-down it lacks."""
@@ -80,7 +131,11 @@ def resume_plan(jobs: list[MemberJob], bundles: Path
     for job in jobs:
         candidates = by_key.get(job.run_key, [])
         good = next((o for o in candidates if verifies(bundles, o)), None)
-        outcome = reuse(job, good) if good is not None else None
+        differs = mismatch(bundles, good, job) if good is not None else None
+        if differs is not None:
+            todo.append(replace(job, reason=f"{MISMATCH}: {differs}"))
+            continue
+        outcome = reuse(job, recorded(bundles, good)) if good is not None else None
         if outcome is not None:
             reused[job.run.id] = outcome
             continue
