@@ -50,28 +50,41 @@ def cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
                           text=True, timeout=300)
 
 
-def _capture(bundles: Path) -> dict:
-    proc = cli("capture", str(SPEC), "--bundles", str(bundles), "--json")
-    assert proc.returncode == 0, proc.stderr
+def _capture(bundles: Path, repo: Path | None = None) -> dict:
+    extra = ("--repo", str(repo)) if repo else ()
+    proc = cli("capture", str(SPEC), "--bundles", str(bundles), "--json", *extra)
+    assert proc.returncode in (0, 1), proc.stderr
     return json.loads(proc.stdout)
+
+
+def _faulty_repo(root: Path) -> Path:
+    """A checkout whose PyTorch fluence is 10x (a real fault: its capture's figures are real,
+    so verify, which checks suite.json's claims against the members, holds them true)."""
+    repo = root / "faulty"
+    shutil.copytree(REPO / "minibragg", repo / "minibragg", ignore=shutil.ignore_patterns("__pycache__"))
+    config = repo / "minibragg" / "config.py"
+    old = "        return config.flux * config.exposure / (beam_m * beam_m)\n"
+    assert old in config.read_text()
+    config.write_text(config.read_text().replace(old, "        return 10.0 * config.flux * config.exposure / (beam_m * beam_m)\n"))
+    return repo
 
 
 def _outcome(run: str, out: dict, status: str) -> RunOutcome:
     bundle = Path(out["bundle"])
     m = out["metrics"]
-    metrics = {"corr": m["pearson"], "sum_ratio": m["sum_ratio"], "max_abs": None, "rmse": m["rmse"],
-               "mean_peak_distance": m["mean_peak_distance"], "peaks_matched": m["peaks_matched"]}
-    failing = status == "fail"
-    if failing:  # the record says the run failed: as if its corr had been 0.998
-        metrics["corr"] = 0.998
+    metrics = {"corr": m["pearson"], "sum_ratio": m["sum_ratio"], "max_abs": m["max_abs_diff"],
+               "rmse": m["rmse"], "mean_peak_distance": m["mean_peak_distance"],
+               "peaks_matched": m["peaks_matched"]}
+    failing = status == "fail"  # the faulty checkout's capture: sum ratio 10
+    first = (out.get("first_divergence") or {}).get("key")
     return RunOutcome(
         id=f"roi/{run}", case="roi", run=run, status=status, bundle=bundle.name,
         manifest_sha256=hashlib.sha256((bundle / "manifest.json").read_bytes()).hexdigest(),
         run_key=hashlib.sha256(run.encode()).hexdigest(), key_fields={"argv": "0" * 64},
         metrics=metrics, thresholds={"corr_min": 0.9999, "sum_ratio_min": 0.999, "sum_ratio_max": 1.001},
-        failed=("corr_min",) if failing else (), verdict=out["verdict"] if failing else None,
-        first_divergence="F_cell" if failing else None, roots=("F_cell",) if failing else (),
-        pixel=(1039, 685) if failing else None,
+        failed=("sum_ratio_max",) if failing else (), verdict=out["verdict"],
+        first_divergence=first, roots=tuple(r["key"] for r in out["roots"]),
+        pixel=(1039, 685),
         pixel_reason="largest |py - c| among bright pixels" if failing else "",
         wall_s=3.5, peak_rss_kb=250000, worker="tcp://127.0.0.1:1", reused=not failing,
         reason="run key unchanged" if not failing else "argv changed")
@@ -86,7 +99,7 @@ def made(tmp_path_factory):
     suite_file.write_text(SUITE_TEXT)
     suite = load_suite(suite_file)
     outcomes = [_outcome("as-shipped", _capture(bundles), "pass"),
-                _outcome("marked-failing", _capture(bundles), "fail")]
+                _outcome("marked-failing", _capture(bundles, _faulty_repo(root)), "fail")]
     path = write_suite_bundle(bundles, suite, outcomes, executor={"kind": "local", "address": None,
                               "workers": 2, "threads_per_run": 1}, trace="failing", created=CREATED)
     return path, outcomes
@@ -129,12 +142,12 @@ def test_parquet_has_one_row_per_run_with_metrics_and_thresholds(made):
     assert [(r["case"], r["run"], r["status"], r["pass"]) for r in rows] == [
         ("roi", "as-shipped", "pass", True), ("roi", "marked-failing", "fail", False)]
     good, bad = rows
-    assert good["corr"] == 1.0 and bad["corr"] == 0.998 and good["max_abs"] is None
+    assert good["corr"] == 1.0 and bad["sum_ratio"] == pytest.approx(10.0) and good["max_abs"] == 0
     assert set(THRESHOLD_METRICS) <= set(good)
     assert (good["corr_min"], good["sum_ratio_max"], good["rmse_max"]) == (0.9999, 1.001, None)
-    assert bad["failed"] == ["corr_min"] and bad["roots"] == ["F_cell"]
-    assert (bad["pixel_slow"], bad["pixel_fast"], good["pixel_slow"]) == (1039, 685, None)
-    assert bad["first_divergence"] == "F_cell" and good["reused"] and not bad["reused"]
+    assert bad["failed"] == ["sum_ratio_max"] and bad["roots"] == ["fluence_photons_per_m2"]
+    assert (bad["pixel_slow"], bad["pixel_fast"], good["pixel_slow"]) == (1039, 685, 1039)
+    assert bad["first_divergence"] == "fluence_photons_per_m2" and good["reused"] and not bad["reused"]
     assert good["peak_rss_kb"] == 250000 and bad["reason"] == "argv changed"
 
 
@@ -144,11 +157,12 @@ def test_report_summary_matrix_and_drill_down(made):
     assert text.startswith("# Suite roi-pair\n")
     assert "**1 of 2 pass · 1 fail · 1 reused**" in text
     assert "| case | as-shipped | marked-failing |" in text
-    assert "| roi | ✓ corr 1 · sum 1 | ✗ corr 0.998 · sum 1 |" in text
+    assert "| roi | ✓ corr 1 · sum 1 | ✗ corr 1 · sum 10 |" in text
     section = text.split("### roi / marked-failing — FAIL", 1)[1]
-    assert "failed corr_min: corr 0.998, required ≥ 0.9999" in section
+    assert "failed sum_ratio_max: sum 10, required ≤ 1.001" in section
     assert "traced pixel (1039, 685): largest |py - c| among bright pixels" in section
-    assert "first divergence at F_cell" in section and "roots: F_cell" in section
+    assert "first divergence at fluence_photons_per_m2" in section
+    assert "roots: fluence_photons_per_m2" in section
     assert f"(../{outcomes[1].bundle}/report.md)" in section and "rerun: argv changed" in section
     assert "### roi / as-shipped" not in text
 
@@ -204,8 +218,8 @@ def test_a_member_manifest_swapped_for_another_is_tampered(copy):
 def test_show_prints_the_matrix_after_verifying(copy):
     proc = cli("show", str(copy))
     assert proc.returncode == 0, proc.stderr
-    assert "Suite roi-pair: 1 of 2 pass" in proc.stdout and "✗ corr 0.998" in proc.stdout
-    assert "FAIL roi/marked-failing: first divergence at F_cell" in proc.stdout
+    assert "Suite roi-pair: 1 of 2 pass" in proc.stdout and "✗ corr 1 · sum 10" in proc.stdout
+    assert "FAIL roi/marked-failing: first divergence at fluence_photons_per_m2" in proc.stdout
     assert json.loads(cli("show", str(copy), "--json").stdout)["kind"] == "suite"
     (copy / "report.md").write_text("forged\n")
     refused = cli("show", str(copy))
@@ -246,8 +260,9 @@ def test_attach_writes_one_attempt_summarizing_the_suite(copy, tmp_path):
     assert text.count("Attempt #4 (me)") == 1 and text.endswith("older attempt\n")
     entry = text.split("Attempt #4", 1)[1].split("Attempt #3", 1)[0]
     assert "**PARITY FAILURE** (1 of 2 pass · 1 fail · 1 reused)" in entry
-    assert "failures: roi/marked-failing (corr_min: corr 0.998, required ≥ 0.9999)" in entry
-    assert "roi/marked-failing: first divergence at F_cell (roots: F_cell)" in entry
+    assert "failures: roi/marked-failing (sum_ratio_max: sum 10, required ≤ 1.001)" in entry
+    assert ("roi/marked-failing: first divergence at fluence_photons_per_m2 "
+            "(roots: fluence_photons_per_m2)") in entry
     sha = hashlib.sha256((copy / "suite.json").read_bytes()).hexdigest()
     assert f"suite.json sha256 `{sha}`" in entry
     again = cli("attach", str(copy), "--fix-plan", str(ledger), "--item", "SUITE-1", "--owner", "me")
@@ -322,3 +337,18 @@ def test_a_yaml_suite_of_errors_keeps_its_unknown_fields_and_draws(tmp_path):
     result = verify_suite(path)
     assert result.intact and result.members == ()
     assert (path / "plots" / "matrix.png").stat().st_size > 1000
+
+
+def test_a_suite_json_whose_figures_are_not_its_members_is_tampered(copy):
+    """suite.json is an index written beside the members: a run it calls passing whose members
+    say otherwise is caught by verify (bundle.suite.claims), and show refuses it."""
+    data = json.loads((copy / "suite.json").read_text())
+    bad = data["members"][1]
+    bad.update(status="pass", failed=[], metrics={**bad["metrics"], "sum_ratio": 1.0})
+    (copy / "suite.json").write_text(json.dumps(data))
+    result = verify_suite(copy)
+    claims = [m for m in result.members if m.role == "claims"]
+    assert not result.intact and len(claims) == 1 and claims[0].run == "roi/marked-failing"
+    assert "suite.json says" in claims[0].detail and "sum_ratio" in claims[0].detail
+    assert cli("verify", str(copy)).returncode == 1
+    assert cli("show", str(copy)).returncode == 2

@@ -13,7 +13,6 @@ again against today's, and reruns when it now needs a drill-down its member lack
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
@@ -21,7 +20,8 @@ from typing import Iterator
 from bundle.capture.target import load_target
 from bundle.model.errors import BundleError
 from bundle.store.verify import file_sha256
-from bundle.suite.judge import judge, run_metrics
+from bundle.suite.claims import member_manifest, recorded
+from bundle.suite.judge import judge
 from bundle.suite.members import member_spec
 from bundle.suite.key import first_changed
 from bundle.suite.model import RunOutcome
@@ -61,15 +61,11 @@ def verifies(bundles: Path, old: RunOutcome) -> bool:
     return all(c.state == "OK" for c in checks)
 
 
-def _manifest(bundles: Path, bundle_id: str) -> dict:
-    return json.loads((bundles / bundle_id / "manifest.json").read_text(encoding="utf-8"))
-
-
 def mismatch(bundles: Path, old: RunOutcome, job: MemberJob) -> str | None:
     """Why the verified member on disk is not this run's (None when it is): its argument list
     must be the member spec's and every repo file its commands read must still have the digest
     recorded. suite.json is someone's file; the member's own manifest is what verify checked."""
-    manifest = _manifest(bundles, old.bundle)
+    manifest = member_manifest(bundles, old.bundle)
     own = job.run.pixel if job.trace != "none" else None
     spec = member_spec(job.suite, job.run, pixel=own, threads=job.threads,
                        profile=load_target(job.suite.target), inputs=job.inputs)
@@ -87,22 +83,6 @@ def mismatch(bundles: Path, old: RunOutcome, job: MemberJob) -> str | None:
                                             or file_sha256(here) != f.get("sha256")):
                 return f"{f['path']} changed"
     return None
-
-
-def recorded(bundles: Path, old: RunOutcome) -> RunOutcome:
-    """The outcome's figures as the members' manifests hold them (not as suite.json says)."""
-    manifest = _manifest(bundles, old.bundle)
-    image = manifest["result"]
-    traced = _manifest(bundles, old.trace_bundle)["result"] if old.trace_bundle else \
-        image if manifest["spec"].get("pixel") else None
-    if traced is None:  # an untraced image member: no verdict, no divergence
-        return replace(old, metrics=run_metrics(image.get("metrics") or {}), verdict=None,
-                       first_divergence=None, roots=())
-    first = traced.get("first_divergence")
-    return replace(old, metrics=run_metrics(image.get("metrics") or {}),
-                   verdict=traced.get("verdict"),
-                   first_divergence=first.get("key") if isinstance(first, dict) else None,
-                   roots=tuple(r["key"] for r in traced.get("roots") or () if isinstance(r, dict)))
 
 
 def reuse(job: MemberJob, old: RunOutcome) -> RunOutcome | None:

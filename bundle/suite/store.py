@@ -27,6 +27,7 @@ from bundle.model.files import one_line, write_atomic
 from bundle.model.hashing import sha256_file
 from bundle.store import writer
 from bundle.store.verify import file_sha256, is_safe_relpath, verify_bundle
+from bundle.suite.claims import claim_problems
 from bundle.suite.model import SUITE_FORMAT_VERSION, THRESHOLD_METRICS, RunOutcome, Suite
 from bundle.suite.source import unknown_fields
 
@@ -298,6 +299,23 @@ def check_member(bundles: Path, run: str, role: str, bundle_id: str,
     return MemberCheck(run, role, bundle_id, "TAMPERED", one_line("; ".join(what)))
 
 
+def claim_checks(bundles: Path, entry: Mapping[str, Any],
+                 checks: Sequence[MemberCheck]) -> list[MemberCheck]:
+    """The entry's figures against its intact members (bundle.suite.claims): one TAMPERED check
+    naming the first difference, or nothing."""
+    if not checks or any(c.state != "OK" for c in checks):
+        return []
+    try:
+        problems = claim_problems(bundles, entry)
+    except (KeyError, TypeError, ValueError) as exc:
+        problems = [f"its entry cannot be read ({one_line(exc)})"]
+    if not problems:
+        return []
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return [MemberCheck(entry["id"], "claims", entry.get("bundle") or "", "TAMPERED",
+                        one_line(f"suite.json says {problems[0]}{more}"))]
+
+
 def verify_suite(path: Path | str) -> SuiteVerifyResult:
     """Every file of the suite bundle against suite.json, and every member bundle."""
     root = suite_root(path)
@@ -306,9 +324,10 @@ def verify_suite(path: Path | str) -> SuiteVerifyResult:
     files += [(rel, "EXTRA") for rel in extra_files(root, {p for p, _ in files})]
     members = []
     for m in data["members"]:
-        for role, key, sha_key in (("image", "bundle", "manifest_sha256"),
-                                   ("trace", "trace_bundle", "trace_manifest_sha256")):
-            if m.get(key):
-                members.append(check_member(root.parent, m["id"], role, m[key], m.get(sha_key)))
+        checks = [check_member(root.parent, m["id"], role, m[key], m.get(sha_key))
+                  for role, key, sha_key in (("image", "bundle", "manifest_sha256"),
+                                             ("trace", "trace_bundle", "trace_manifest_sha256"))
+                  if m.get(key)]
+        members += checks + claim_checks(root.parent, m, checks)
     intact = all(s == "OK" for _, s in files) and all(m.state == "OK" for m in members)
     return SuiteVerifyResult(root, intact, tuple(files), tuple(members))
