@@ -233,6 +233,16 @@ def test_verify_checks_the_bisect_bundle_and_every_probed_member(main_run, tmp_p
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert f"{len(data['members'])} member bundles" in ok.stdout
     assert set(data["member_manifests"]) == set(data["members"])
+    # bisect.json says a bad probe was good (which would move the first bad commit): its
+    # member says otherwise
+    forged = json.loads((bundle / "bisect.json").read_text())
+    row = next(p for p in forged["probes"] if p["value"] == "bad" and p["bundle_id"])
+    row["value"], row["verdict"] = "good", "parity"
+    original = (bundle / "bisect.json").read_text()
+    (bundle / "bisect.json").write_text(json.dumps(forged))
+    lied = subprocess.run(verify, capture_output=True, text=True, timeout=120)
+    assert lied.returncode == 1 and "bisect.json says good (parity)" in lied.stdout, lied.stdout
+    (bundle / "bisect.json").write_text(original)
     # a member's report edited after the fact: that member is named TAMPERED, exit 1
     member = copy / data["members"][0]
     (member / "report.md").write_text("all good\n")

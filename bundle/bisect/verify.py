@@ -1,14 +1,17 @@
-"""``nb-evidence verify BISECT_BUNDLE``: every file against bisect.json, and every probed commit's
-member bundle (its manifest the one bisect.json records, and intact by its own verify)."""
+"""``nb-evidence verify BISECT_BUNDLE``: every file against bisect.json, every probed commit's
+member bundle (its manifest the one bisect.json records, and intact by its own verify), and each
+probe row's claims (verdict, predicate value) judged again from that member's manifest and
+comparison table, so an edited bisect.json cannot move the first bad commit."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+from bundle.bisect.predicate import Predicate, judge
 from bundle.model.errors import BundleError
 from bundle.model.files import one_line
-from bundle.suite.store import (SuiteVerifyResult, check_member, extra_files,
+from bundle.suite.store import (MemberCheck, SuiteVerifyResult, check_member, extra_files,
                                 listed_file_state)
 
 BISECT_JSON = "bisect.json"
@@ -40,5 +43,38 @@ def verify_bisect(path: Path | str) -> SuiteVerifyResult:
     commit = {p.get("bundle_id"): p.get("sha", "")[:10] for p in data.get("probes", [])}
     members = [check_member(root.parent, commit.get(m, "?"), "probe", m, manifests.get(m))
                for m in data["members"] if isinstance(m, str)]
+    if all(m.state == "OK" for m in members):
+        members += probe_claims(root.parent, data)
     intact = all(s == "OK" for _, s in files) and all(m.state == "OK" for m in members)
     return SuiteVerifyResult(root, intact, tuple(files), tuple(members))
+
+
+def _key_rows(member: Path, key: str | None) -> list[dict]:
+    import pyarrow.parquet as pq
+
+    if key is None or not (member / "comparison.parquet").is_file():
+        return []
+    rows = pq.read_table(member / "comparison.parquet",
+                         columns=["key", "status", "ratio", "rel_diff"]).to_pylist()
+    return [r for r in rows if r["key"] == key]
+
+
+def probe_claims(bundles: Path, data: dict) -> list[MemberCheck]:
+    """A TAMPERED check for each probe row whose verdict or value is not what its member says."""
+    try:
+        predicate = Predicate(data["predicate"]["kind"], data["predicate"].get("key"))
+    except (KeyError, TypeError):
+        return [MemberCheck("predicate", "claims", "", "TAMPERED", "bisect.json has no predicate")]
+    out = []
+    for probe in data.get("probes") or ():
+        member = probe.get("bundle_id")
+        if not isinstance(member, str) or member not in data["members"]:
+            continue
+        summary = json.loads((bundles / member / "manifest.json").read_text())["result"]
+        judged = judge(predicate, summary, _key_rows(bundles / member, predicate.key))
+        said = (probe.get("verdict"), probe.get("value"))
+        if said != (summary.get("verdict"), judged.value):
+            out.append(MemberCheck(str(probe.get("sha", ""))[:10], "claims", member, "TAMPERED",
+                                   one_line(f"bisect.json says {said[1]} ({said[0]}); its member "
+                                            f"says {judged.value} ({summary.get('verdict')})")))
+    return out
