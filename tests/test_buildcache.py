@@ -138,3 +138,41 @@ def test_the_key_keeps_the_template_not_the_scratch_path(tmp_path):
                           lambda: (_ for _ in ()).throw(AssertionError("must not build")))
     assert (first.hit, second.hit) == (False, True)
     assert (tmp_path / "s2" / "build" / "tiny").stat().st_mode & 0o111
+
+
+def _roi_capture(repo: Path, bundles: Path, cache: Path, spec_path: Path):
+    spec, target = load_spec(spec_path), load_target("minibragg")
+    return pipeline.capture(spec, target, CaptureOptions(repo=repo, bundles=bundles,
+                                                         build_cache=str(cache)))
+
+
+def test_prepare_inputs_is_cached_by_its_modules_package_and_rerun_when_it_changes(tmp_path):
+    """The ROI spec prepares its inputs with `{python} -m minibragg.inputs`: the step records
+    the package's files as its inputs, a second capture reuses the prepared inputs, and an edit
+    to the package makes them again."""
+    import shutil
+
+    root = Path(__file__).resolve().parent.parent
+    repo, cache = tmp_path / "repo", tmp_path / "cache"
+    shutil.copytree(root / "minibragg", repo / "minibragg", ignore=shutil.ignore_patterns("__pycache__"))
+    spec_path = root / "manifests" / "minibragg-roi.toml"
+    first, _ = _roi_capture(repo, tmp_path / "b", cache, spec_path)
+    prepare = next(c for c in first.commands if c.step == "prepare-inputs")
+    assert {"minibragg/inputs.py", "minibragg/__init__.py"} <= {f.path for f in prepare.inputs}
+    second, _ = _roi_capture(repo, tmp_path / "b", cache, spec_path)
+    assert any("prepare-inputs: reused the cached inputs" in n for n in second.notes)
+    assert next(c for c in second.commands if c.step == "prepare-inputs") == prepare
+    assert second.verdict == first.verdict == "parity"
+    with open(repo / "minibragg" / "inputs.py", "a") as fh:
+        fh.write("# a changed input maker\n")
+    third, _ = _roi_capture(repo, tmp_path / "b", cache, spec_path)
+    assert not any("prepare-inputs: reused" in n for n in third.notes)
+
+
+def test_a_prepare_command_whose_sources_cannot_be_named_is_never_cached():
+    from bundle.capture.plan import module_sources
+
+    assert module_sources(("{python}", "-m", "a.b", "--out", "{inputs}")) == (
+        ("repo", "a/b.py"), ("repo", "a/b/__main__.py"))
+    assert module_sources(("{python}", "make_inputs.py")) == ()
+    assert module_sources(("sh", "-c", "curl x | sh")) == ()

@@ -1,6 +1,9 @@
 """The C build cache: a build step whose command, sources and compiler are the same as an earlier
 one's reuses what that build wrote instead of compiling again (bisect and suites capture many
-commits or runs whose C side did not change).
+commits or runs whose C side did not change). A spec's ``prepare-inputs`` step goes through the
+same cache when its sources are known (``python -m MODULE``: the module's package, see
+bundle.capture.plan); its "compiler" is then the interpreter. A prepare command whose sources
+cannot be named is never cached: what it reads is unknown.
 
 The key is sha256 over
 - the step's argv TEMPLATE (``{repo}``, ``{scratch}`` kept: scratch paths differ every capture),
@@ -53,6 +56,9 @@ class Cached:
     def note(self) -> str | None:
         if not self.hit:
             return None
+        if self.record.role == "prepare":
+            return (f"{self.record.step}: reused the cached inputs {self.key[:12]} "
+                    f"(same command, same module sources, same interpreter)")
         return (f"{self.record.step}: reused the cached build {self.key[:12]} "
                 f"(same command, sources and compiler)")
 

@@ -222,7 +222,18 @@ def _prepare_step(spec: Spec, roots: Mapping[str, str]) -> Step:
         name="prepare-inputs", role="prepare", engine=None, argv_template=template,
         argv=fill(template, roots), cwd=f"{roots['scratch']}/inputs",
         env=(("PYTHONPATH", roots["repo"]), ("PYTHONDONTWRITEBYTECODE", "1")),
+        sources=module_sources(template),
     )
+
+
+def module_sources(template: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """The repo files a ``{python} -m a.b`` command runs from: a/b.py or a/b/__main__.py (the
+    runner hashes whichever exists, with its package's *.py), so the manifest says which code
+    made the inputs and the cache can key on it. Nothing for any other kind of command."""
+    if len(template) < 3 or template[0] != "{python}" or template[1] != "-m":
+        return ()
+    base = template[2].replace(".", "/")
+    return (("repo", f"{base}.py"), ("repo", f"{base}/__main__.py"))
 
 
 def _engine_additions(spec: Spec, target: TargetProfile,

@@ -58,7 +58,9 @@ def _run_one(step, staging: Path, roots: dict[str, str], timeout: float | None, 
     def run() -> CommandRecord:
         return run_step(step, staging, roots, timeout=timeout, on_event=emit)
 
-    if build_cache is None or step.role != "build":
+    # a prepare step only with named sources (bundle.capture.buildcache's docstring)
+    cacheable = step.role == "build" or (step.role == "prepare" and bool(step.sources))
+    if build_cache is None or not cacheable:
         return run()
     got = cached_build(step, staging, roots, build_cache, run)
     if got.hit:
