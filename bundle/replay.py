@@ -91,6 +91,16 @@ def _spec_and_target(manifest: Mapping[str, Any], trust: bool):
     return spec, recorded_profile(manifest["target"], source=f"{manifest['bundle_id']}:target"), True
 
 
+def shipped_spec_files(*directories: Path) -> dict[str, Path]:
+    """sha256 -> a spec file shipped in ``manifests/`` with that content (the first directory
+    given wins; default: nb-evidence's own)."""
+    out: dict[str, Path] = {}
+    for d in directories or (SHIPPED_SPECS,):
+        for path in sorted(d.glob("*.toml")) if d.is_dir() else ():
+            out.setdefault(sha256_file(path)[1], path)
+    return out
+
+
 def shipped_specs(*directories: Path) -> dict[str, tuple[str, tuple[str, ...]]]:
     """sha256 of each spec shipped in ``manifests/`` -> (its name, its prepare command).
 
@@ -100,14 +110,13 @@ def shipped_specs(*directories: Path) -> dict[str, tuple[str, tuple[str, ...]]]:
     import tomllib
 
     out = {}
-    paths = [p for d in (directories or (SHIPPED_SPECS,)) if d.is_dir() for p in sorted(d.glob("*.toml"))]
-    for path in paths:
+    for sha, path in shipped_spec_files(*directories).items():
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
             continue
         prepare = tuple((data.get("inputs") or {}).get("prepare") or ())
-        out[sha256_file(path)[1]] = (data.get("name"), prepare)
+        out[sha] = (data.get("name"), prepare)
     return out
 
 

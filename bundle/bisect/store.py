@@ -27,17 +27,14 @@ Member bundles (one capture per probed commit) sit beside it in the same bundles
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from bundle.bisect.report import report_markdown
 from bundle.bisect.model import BisectOutcome
-from bundle.model.files import write_atomic
 from bundle.model.hashing import sha256_file
-from bundle.store.writer import (discard_staging, list_files, new_bundle_id, open_staging,
-                                 publish)
+from bundle.store.writer import discard_staging, new_bundle_id, open_staging, publish_indexed
 
 BISECT_FORMAT_VERSION = 1
 PROBE_COLUMNS = ("index", "sha", "subject", "round", "value", "reason", "verdict", "key_ratio",
@@ -139,11 +136,7 @@ def write_bisect_bundle(outcome: BisectOutcome) -> Path:
     try:
         (staging / "report.md").write_text(report_markdown(data, diff_md), encoding="utf-8")
         _write_probes(staging / "probes.parquet", probe_rows(outcome))
-        data["files"] = [{"path": f.path, "size": f.size, "sha256": f.sha256}
-                         for f in list_files(staging)]
-        write_atomic(staging / "bisect.json",
-                     (json.dumps(data, indent=2, allow_nan=False) + "\n").encode())
-        return publish(staging, bundles, bisect_id)
+        return publish_indexed(staging, bundles, bisect_id, "bisect.json", data)
     except BaseException:
         discard_staging(staging)
         raise

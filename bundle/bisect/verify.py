@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from bundle.bisect.predicate import Predicate, judge
+from bundle.diff.load import comparison_rows
 from bundle.model.errors import BundleError
 from bundle.model.files import one_line
 from bundle.suite.store import (MemberCheck, SuiteVerifyResult, check_member, extra_files,
@@ -50,13 +51,10 @@ def verify_bisect(path: Path | str) -> SuiteVerifyResult:
 
 
 def _key_rows(member: Path, key: str | None) -> list[dict]:
-    import pyarrow.parquet as pq
-
-    if key is None or not (member / "comparison.parquet").is_file():
+    """KEY's rows of the member's comparison table, as the probe judged them."""
+    if key is None:
         return []
-    rows = pq.read_table(member / "comparison.parquet",
-                         columns=["key", "status", "ratio", "rel_diff"]).to_pylist()
-    return [r for r in rows if r["key"] == key]
+    return [r for r in comparison_rows(member) or () if r["key"] == key]
 
 
 def probe_claims(bundles: Path, data: dict) -> list[MemberCheck]:

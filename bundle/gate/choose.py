@@ -15,8 +15,7 @@ from typing import Any, Mapping
 
 from bundle.model.errors import UserError
 from bundle.model.hashing import sha256_file
-
-SHIPPED = Path(__file__).resolve().parents[2] / "manifests"
+from bundle.replay import SHIPPED_SPECS, shipped_spec_files
 
 
 @dataclass(frozen=True)
@@ -28,15 +27,12 @@ class Choice:
 
 
 def shipped_spec(sha256: str | None, repo: Path | None) -> Path | None:
-    """A spec file under manifests/ (the repo's, then this checkout's) with this sha256."""
+    """A spec file under manifests/ (the repo's, then this checkout's) with this sha256: the
+    same shipped specs replay trusts (bundle.replay.shipped_spec_files)."""
     if not sha256:
         return None
-    dirs = [d for d in ((repo / "manifests") if repo else None, SHIPPED) if d and d.is_dir()]
-    for d in dirs:
-        for path in sorted(d.glob("*.toml")):
-            if sha256_file(path)[1] == sha256:
-                return path
-    return None
+    dirs = ((repo / "manifests",) if repo else ()) + (SHIPPED_SPECS,)
+    return shipped_spec_files(*dirs).get(sha256)
 
 
 def choose(baseline_kind: str, baseline: Mapping[str, Any], capture: str | None, suite: str | None,

@@ -161,6 +161,18 @@ def publish(staging: Path, bundles_root: Path, bundle_id: str) -> Path:
     return final
 
 
+def publish_indexed(staging: Path, bundles_root: Path, bundle_id: str, index: str,
+                    data: dict) -> Path:
+    """For the bundle kinds whose index is a JSON file listing every other file (suite.json,
+    bisect.json): ``data["files"]`` filled from the staged tree, the index written last, then
+    publish."""
+    data["files"] = [{"path": f.path, "size": f.size, "sha256": f.sha256}
+                     for f in list_files(staging)]
+    write_atomic(staging / index,
+                 (json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode())
+    return publish(staging, bundles_root, bundle_id)
+
+
 def write_bundle(staging: Path, bundles: Path, result: CaptureResult,
                  images: Mapping[str, np.ndarray], *, target: Mapping, arguments: Mapping,
                  engines: list, inputs: list, bundle_path: str,

@@ -34,6 +34,7 @@ from bundle.capture.sources import engine_files
 from bundle.capture.environment import allowed
 from bundle.capture.spec import Spec
 from bundle.capture.target import TargetProfile
+from bundle.model.hashing import sha256_file
 from bundle.model.records import FORMAT_VERSION
 from bundle.suite.model import SUITE_FORMAT_VERSION
 
@@ -44,14 +45,11 @@ def _sha(data: Any) -> str:
 
 
 def file_sha(path: Path) -> str:
-    h = hashlib.sha256()
+    """A file's sha256 (bundle.model.hashing), or why it could not be read: a key field either way."""
     try:
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
+        return sha256_file(path)[1]
     except OSError as exc:
         return f"unreadable: {exc.strerror}"
-    return h.hexdigest()
 
 
 def _repo_files(repo: Path, rels: list[str]) -> dict[str, str]:

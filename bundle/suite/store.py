@@ -15,15 +15,15 @@ pass bundle.store.verify.verify_bundle. A member that is gone is a failure.
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from bundle.analysis.numbers import json_float
 from bundle.model.errors import BundleError
-from bundle.model.files import one_line, write_atomic
+from bundle.model.files import one_line
 from bundle.model.hashing import sha256_file
 from bundle.store import writer
 from bundle.store.verify import file_sha256, is_safe_relpath, verify_bundle
@@ -48,8 +48,8 @@ def suite_bundle_id(name: str, source_sha256: str, created: datetime) -> str:
 def _plain(value: Any) -> Any:
     """JSON-safe data: non-finite floats as the manifest writes them ("nan", "inf"), anything
     YAML may hold that JSON cannot (dates) as text."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, float):
+        return json_float(value)
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -159,11 +159,7 @@ def write_suite_bundle(bundles: Path, suite: Suite, outcomes: Sequence[RunOutcom
         writer.write_tables(staging, {SUITE_PARQUET: suite_table(outcomes)})
         matrix.render_matrix(data["members"], staging / MATRIX_PNG, f"{suite.name}: worst threshold margin")
         crate.write_suite_crate(staging, data, writer.list_files(staging))
-        data["files"] = [{"path": f.path, "size": f.size, "sha256": f.sha256}
-                         for f in writer.list_files(staging)]
-        write_atomic(staging / SUITE_JSON,
-                     (json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode())
-        return writer.publish(staging, bundles, suite_id)
+        return writer.publish_indexed(staging, bundles, suite_id, SUITE_JSON, data)
     except BaseException:
         writer.discard_staging(staging)
         raise

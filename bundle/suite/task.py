@@ -15,7 +15,6 @@ one line: the suite goes on.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,6 +24,7 @@ from bundle.capture.options import CaptureOptions
 from bundle.capture.target import load_target
 from bundle.model.errors import UserError
 from bundle.model.files import one_line
+from bundle.model.hashing import sha256_file
 from bundle.model.records import CaptureResult
 from bundle.pipeline import capture
 from bundle.present.manifest import metrics_json
@@ -72,7 +72,7 @@ def worker_name() -> str:
 
 
 def manifest_sha256(bundle: Path) -> str:
-    return hashlib.sha256((bundle / "manifest.json").read_bytes()).hexdigest()
+    return sha256_file(bundle / "manifest.json")[1]
 
 
 def failure_of(result: CaptureResult) -> str | None:
