@@ -102,17 +102,20 @@ def _string_list(value: Any, where: str, source: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _unknown(data: Mapping, allowed: set[str], where: str, source: str) -> None:
-    extra = sorted(set(data) - allowed)
+def refuse_unknown(data: Mapping, allowed: set[str], where: str, source: str) -> None:
+    """A field we do not know is refused, in one line naming ``source`` (the file, or the file
+    and the part of it: a suite's case and run) and the field under ``where``."""
+    extra = sorted(str(k) for k in set(data) - allowed)
     if extra:
         prefix = f"{where}." if where else ""
-        raise _fail(source, f"unknown field {prefix}{extra[0]} (allowed: {', '.join(sorted(allowed))})")
+        raise SpecError(files.one_line(f"{source}: unknown field {prefix}{extra[0]} "
+                                       f"(allowed: {', '.join(sorted(allowed))})"))
 
 
 def _tolerance(data: Any, where: str, source: str, base: Tolerance) -> Tolerance:
     if not isinstance(data, dict):
         raise _fail(source, f"{where} must be a table")
-    _unknown(data, {"rtol", "atol"}, where, source)
+    refuse_unknown(data, {"rtol", "atol"}, where, source)
     return Tolerance(
         rtol=_number(data["rtol"], f"{where}.rtol", source) if "rtol" in data else base.rtol,
         atol=_number(data["atol"], f"{where}.atol", source) if "atol" in data else base.atol,
@@ -130,7 +133,7 @@ def _amplification(raw: Mapping[str, Any], source: str) -> float | None:
 
 def parse_spec(data: Mapping[str, Any], source: str = "<spec>") -> Spec:
     """Turn a spec's plain data (as tomllib returns it) into a Spec, or raise SpecError."""
-    _unknown(data, TOP_FIELDS, "", source)
+    refuse_unknown(data, TOP_FIELDS, "", source)
     for name in REQUIRED:
         if name not in data:
             raise _fail(source, f"missing required field {name}")
@@ -179,7 +182,7 @@ def _pixel(p: Any, source: str) -> tuple[int, int]:
 def _inputs(raw: Any, source: str) -> Inputs:
     if not isinstance(raw, dict):
         raise _fail(source, "inputs must be a table")
-    _unknown(raw, INPUT_FIELDS, "inputs", source)
+    refuse_unknown(raw, INPUT_FIELDS, "inputs", source)
     inputs = Inputs(
         files=_string_list(raw.get("files", []), "inputs.files", source),
         prepare=_string_list(raw.get("prepare", []), "inputs.prepare", source),
@@ -194,7 +197,7 @@ def _tolerances(raw: Any, source: str) -> tuple[Tolerance, dict[str, Tolerance]]
     """The default tolerance and the per-key ones (each starting from the default)."""
     if not isinstance(raw, dict):
         raise _fail(source, "tolerance must be a table")
-    _unknown(raw, TOLERANCE_FIELDS, "tolerance", source)
+    refuse_unknown(raw, TOLERANCE_FIELDS, "tolerance", source)
     tolerance = _tolerance({k: v for k, v in raw.items() if k not in ("keys", "amplification")},
                            "tolerance", source, Tolerance())
     keys = raw.get("keys", {})
@@ -211,7 +214,7 @@ def _engine_options(raw_engines: Any, source: str) -> dict[str, dict[str, Any]]:
     for engine, options in raw_engines.items():
         if not isinstance(options, dict):
             raise _fail(source, f"engines.{engine} must be a table")
-        _unknown(options, ENGINE_OPTIONS, f"engines.{engine}", source)
+        refuse_unknown(options, ENGINE_OPTIONS, f"engines.{engine}", source)
         if "threads" in options and (not isinstance(options["threads"], int) or options["threads"] < 1):
             raise _fail(source, f"engines.{engine}.threads must be a positive integer")
         if "dtype" in options and options["dtype"] not in ("float32", "float64"):

@@ -19,7 +19,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Mapping
 
-from bundle.capture.spec import parse_spec
+from bundle.capture.spec import parse_spec, refuse_unknown
 from bundle.model import files
 from bundle.model.errors import SpecError
 from bundle.suite.model import THRESHOLD_METRICS, Case, Run, Suite, Thresholds
@@ -46,12 +46,6 @@ def _where(source: str, case: str | None = None, run: str | None = None) -> str:
 
 def _fail(where: str, message: str) -> SpecError:
     return SpecError(files.one_line(f"{where}: {message}"))
-
-
-def _unknown(data: Mapping, allowed: set[str], prefix: str, where: str) -> None:
-    extra = sorted(str(k) for k in set(data) - allowed)
-    if extra:
-        raise _fail(where, f"unknown field {prefix}{extra[0]} (allowed: {', '.join(sorted(allowed))})")
 
 
 def _table(value: Any, field: str, where: str) -> Mapping:
@@ -129,7 +123,7 @@ def _toml_run(raw: Any, case_id: str, case_args: tuple[str, ...], base: Threshol
               case_pixel, source: str, index: int) -> Run:
     where = _where(source, case_id, _label(raw, "name", index))
     raw = _table(raw, "runs entry", where)
-    _unknown(raw, RUN_FIELDS, "", where)
+    refuse_unknown(raw, RUN_FIELDS, "", where)
     name = _string(raw.get("name"), "name", where, required=True)
     where = _where(source, case_id, name)
     args = case_args + _string_list(raw.get("args", []), "args", where)
@@ -143,7 +137,7 @@ def _toml_run(raw: Any, case_id: str, case_args: tuple[str, ...], base: Threshol
 def _toml_case(raw: Any, defaults: Thresholds, default_pixel, source: str, index: int) -> Case:
     where = _where(source, _label(raw, "id", index))
     raw = _table(raw, "cases entry", where)
-    _unknown(raw, CASE_FIELDS, "", where)
+    refuse_unknown(raw, CASE_FIELDS, "", where)
     case_id = _string(raw.get("id"), "id", where, required=True)
     where = _where(source, case_id)
     args = _string_list(raw.get("args", []), "args", where)
@@ -165,7 +159,7 @@ def _toml_case(raw: Any, defaults: Thresholds, default_pixel, source: str, index
 
 def parse_suite_toml(data: Mapping[str, Any], source: str, sha256: str) -> Suite:
     """Our TOML suite format's plain data (as tomllib returns it) -> Suite, or SpecError."""
-    _unknown(data, SUITE_FIELDS, "", source)
+    refuse_unknown(data, SUITE_FIELDS, "", source)
     name = _string(data.get("name"), "name", source, required=True)
     target = _string(data.get("target"), "target", source, required=True)
     _string(data.get("description", ""), "description", source)
