@@ -74,7 +74,7 @@ def _run(choice: Choice, request: GateRequest) -> str:
     repo = Path(request.repo) if request.repo else None
     if choice.kind == "suite":
         from bundle.suite.model import SuiteRequest
-        from bundle.suite.run import run_suite  # type: ignore[import-not-found]
+        from bundle.suite.run import run_suite
 
         return run_suite(SuiteRequest(str(choice.path), bundles=request.bundles,
                                       repo=request.repo)).path
